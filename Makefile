@@ -1,0 +1,62 @@
+# kubo-highload: build, run and test a Kubo with the highload plugin.
+# `make test` is what CI runs (see .ci/run).
+
+GO        ?= go
+BIN       := build/bin
+IPFS      := $(BIN)/ipfs
+IPFS_STOCK:= $(BIN)/ipfs-stock
+IPFS_SRC  := $(BIN)/ipfs-from-source
+IPFS_PATH ?= $(HOME)/.ipfs
+# Our packages that do not link all of Kubo: cheap enough for the race detector.
+RACE_PKGS := ./plugin/hlconfig/... ./plugin/hlstate/...
+
+export IPFS_PATH
+
+.PHONY: all build build-stock kubo-from-source run test vet unit integration sharness fuzz clean FORCE
+
+all: build
+
+# go build is incremental; FORCE lets it decide what is stale.
+$(IPFS): FORCE
+	$(GO) build -o $@ ./build/kubo
+
+$(IPFS_STOCK): FORCE
+	$(GO) build -o $@ ./build/stock
+
+build: $(IPFS)
+
+build-stock: $(IPFS_STOCK)
+
+# Kubo's own tree from the module cache + our preload_list, built in-tree.
+kubo-from-source:
+	bash build/from-source.sh $(IPFS_SRC)
+
+# Builds if needed, creates a highload repo if $(IPFS_PATH) has none, and
+# runs the daemon in the foreground.
+run: build
+	@if [ ! -f "$(IPFS_PATH)/config" ]; then \
+		echo "creating a repo at $(IPFS_PATH) with --profile=highload"; \
+		$(IPFS) init --profile=highload; \
+	fi
+	$(IPFS) daemon
+
+test: vet unit integration sharness
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race $(RACE_PKGS)
+	$(GO) test $$($(GO) list ./... | grep -v -e /test/integration -e /plugin/hlconfig -e /plugin/hlstate)
+
+integration: build build-stock
+	HIGHLOAD_IPFS_BIN=$(CURDIR)/$(IPFS) $(GO) test -count=1 -timeout 15m ./test/integration/...
+
+sharness: build build-stock kubo-from-source
+	$(MAKE) -C test/sharness
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./plugin/hlconfig/
+
+clean:
+	rm -rf $(BIN) build/from-source/work test/sharness/test-results "test/sharness/trash directory."*
