@@ -10,8 +10,6 @@ IPFS_PATH ?= $(HOME)/.ipfs
 # Our packages that do not link all of Kubo: cheap enough for the race detector.
 RACE_PKGS := ./plugin/hlconfig/... ./plugin/hlstate/...
 
-export IPFS_PATH
-
 .PHONY: all build build-stock kubo-from-source run test vet unit integration sharness fuzz clean FORCE
 
 all: build
@@ -36,9 +34,9 @@ kubo-from-source:
 run: build
 	@if [ ! -f "$(IPFS_PATH)/config" ]; then \
 		echo "creating a repo at $(IPFS_PATH) with --profile=highload"; \
-		$(IPFS) init --profile=highload; \
+		IPFS_PATH="$(IPFS_PATH)" $(IPFS) init --profile=highload; \
 	fi
-	$(IPFS) daemon
+	IPFS_PATH="$(IPFS_PATH)" $(IPFS) daemon
 
 test: vet unit integration sharness
 

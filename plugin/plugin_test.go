@@ -1,0 +1,130 @@
+package plugin
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	kconfig "github.com/ipfs/kubo/config"
+	kplugin "github.com/ipfs/kubo/plugin"
+
+	"github.com/kubo-highload/highload/plugin/hlconfig"
+	"github.com/kubo-highload/highload/plugin/hlstate"
+)
+
+func parse(t *testing.T, raw map[string]any) *hlconfig.Config {
+	t.Helper()
+	cfg, err := hlconfig.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestBitswapOptionsOnlyForSetKeys(t *testing.T) {
+	cfg := parse(t, map[string]any{"Bitswap": map[string]any{}})
+	if opts, applied := bitswapOptions(cfg.Bitswap); len(opts) != 0 || len(applied) != 0 {
+		t.Fatalf("unset keys produced options: %v", applied)
+	}
+	if opts, _ := bitswapOptions(nil); len(opts) != 0 {
+		t.Fatal("nil section produced options")
+	}
+	cfg = parse(t, map[string]any{"Bitswap": map[string]any{
+		"TaskWorkerCount": 32.0, "MaxOutstandingBytesPerPeer": "32MiB", "TargetMessageSize": 65536.0,
+	}})
+	opts, applied := bitswapOptions(cfg.Bitswap)
+	if len(opts) != 3 {
+		t.Fatalf("want 3 options, got %d (%v)", len(opts), applied)
+	}
+	got := strings.Join(applied, ",")
+	for _, want := range []string{"TaskWorkerCount=32", "MaxOutstandingBytesPerPeer=32MiB", "TargetMessageSize=65536"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("applied %q lacks %q", got, want)
+		}
+	}
+}
+
+func TestBitswapDecoratorAppendsAfterKubo(t *testing.T) {
+	hlstate.Reset()
+	cfg := parse(t, map[string]any{"Bitswap": map[string]any{"TaskWorkerCount": 16.0}})
+	out := bitswapDecorator(cfg.Bitswap)(bitswapOptionsIn{Opts: nil})
+	if len(out.Opts) != 1 {
+		t.Fatalf("want our 1 option appended, got %d", len(out.Opts))
+	}
+	s := hlstate.Get()
+	if len(s.Components) != 1 || s.Components[0].Status != hlstate.StatusActive || !strings.Contains(s.Components[0].Detail, "TaskWorkerCount=16") {
+		t.Fatalf("state not recorded: %+v", s.Components)
+	}
+}
+
+func TestProfileWritesDefaultsAndKeepsUserValues(t *testing.T) {
+	c := &kconfig.Config{}
+	if err := applyProfile(c); err != nil {
+		t.Fatal(err)
+	}
+	pl := c.Plugins.Plugins[Name]
+	if pl.Disabled {
+		t.Fatal("profile left the plugin disabled")
+	}
+	cfg := parse(t, pl.Config.(map[string]any))
+	for _, f := range cfg.Fields() {
+		if f.Value == "default" {
+			t.Errorf("profile did not write %s", f.Path)
+		}
+	}
+	// A user's value survives a second application.
+	pl.Config.(map[string]any)["Bitswap"].(map[string]any)["TaskWorkerCount"] = 32.0
+	c.Plugins.Plugins[Name] = kconfig.Plugin{Disabled: true, Config: pl.Config}
+	if err := applyProfile(c); err != nil {
+		t.Fatal(err)
+	}
+	cfg = parse(t, c.Plugins.Plugins[Name].Config.(map[string]any))
+	if got := cfg.Bitswap.TaskWorkerCount.WithDefault(0); got != 32 {
+		t.Fatalf("user value lost: TaskWorkerCount=%d", got)
+	}
+	if c.Plugins.Plugins[Name].Disabled {
+		t.Fatal("applying the profile should enable the plugin")
+	}
+	// An invalid config is refused, not overwritten.
+	c.Plugins.Plugins[Name] = kconfig.Plugin{Config: map[string]any{"Bitswap": map[string]any{"TaskWorkerCount": "many"}}}
+	if err := applyProfile(c); err == nil || !strings.Contains(err.Error(), "Config.Bitswap.TaskWorkerCount") {
+		t.Fatalf("invalid config not refused by name: %v", err)
+	}
+}
+
+func TestInitRefusesBadConfig(t *testing.T) {
+	p := &Highload{}
+	err := p.Init(&kplugin.Environment{Config: map[string]any{"Bitswap": map[string]any{"MaxOutstandingBytesPerPeer": "12QB"}}})
+	if err == nil || !strings.Contains(err.Error(), `highload: Config.Bitswap.MaxOutstandingBytesPerPeer: "12QB" is not a size`) {
+		t.Fatalf("Init error = %v", err)
+	}
+	if err := p.Init(&kplugin.Environment{}); err != nil {
+		t.Fatalf("Init with no config: %v", err)
+	}
+}
+
+func TestIsConfigCommand(t *testing.T) {
+	for args, want := range map[string]bool{
+		"ipfs config Foo":                 true,
+		"ipfs --api /ip4/1 config Foo":    true,
+		"ipfs -c /tmp/x config show":      true,
+		"ipfs --offline config show":      true,
+		"ipfs daemon":                     false,
+		"ipfs id":                         false,
+		"ipfs -c config daemon":           false, // "config" is -c's value here
+		"ipfs":                            false,
+		"ipfs --enc json stats highload":  false,
+		"ipfs --encoding=json config Foo": true,
+	} {
+		if got := isConfigCommand(strings.Fields(args)); got != want {
+			t.Errorf("isConfigCommand(%q) = %v, want %v", args, got, want)
+		}
+	}
+}
+
+func TestTieredRefusedClearly(t *testing.T) {
+	_, err := (&TieredDatastore{}).DatastoreConfigParser()(map[string]any{"type": "tiered"})
+	if !errors.Is(err, ErrTieredNotBuilt) || !strings.Contains(err.Error(), `datastore type "tiered" is not built yet`) {
+		t.Fatalf("err = %v", err)
+	}
+}
