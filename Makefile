@@ -38,7 +38,7 @@ run: build
 	fi
 	IPFS_PATH="$(IPFS_PATH)" $(IPFS) daemon
 
-test: vet unit integration sharness
+test: vet unit integration sharness bench-quick
 
 vet:
 	$(GO) vet ./...
@@ -48,10 +48,23 @@ unit:
 	$(GO) test $$($(GO) list ./... | grep -v -e /test/integration -e /plugin/hlconfig -e /plugin/hlstate)
 
 integration: build build-stock
-	HIGHLOAD_IPFS_BIN=$(CURDIR)/$(IPFS) $(GO) test -count=1 -timeout 15m ./test/integration/...
+	HIGHLOAD_IPFS_BIN=$(CURDIR)/$(IPFS) HIGHLOAD_IPFS_STOCK_BIN=$(CURDIR)/$(IPFS_STOCK) $(GO) test -count=1 -timeout 15m ./test/integration/...
 
 sharness: build build-stock kubo-from-source
 	$(MAKE) -C test/sharness
+
+.PHONY: bench bench-quick
+
+# Stock Kubo against ours, side by side (docs/benchmarks.md). Extra flags:
+# make bench BENCH_FLAGS="-w W1,W2 -rounds 3". Results in bench/results/.
+BENCH_FLAGS ?=
+bench: build build-stock
+	$(GO) run ./bench $(BENCH_FLAGS)
+
+# Every workload at a tiny size, once: keeps the harness working (no speed
+# assertion). Results in bench/results/quick/, apart from a full run's.
+bench-quick: build build-stock
+	$(GO) run ./bench -quick -out bench/results/quick
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./plugin/hlconfig/

@@ -25,7 +25,10 @@ type Highload struct {
 	cfg *hlconfig.Config
 }
 
-var _ kplugin.PluginFx = (*Highload)(nil)
+var (
+	_ kplugin.PluginFx             = (*Highload)(nil)
+	_ kplugin.PluginDaemonInternal = (*Highload)(nil)
+)
 
 // Name returns "highload".
 func (*Highload) Name() string { return Name }
@@ -81,10 +84,16 @@ func (p *Highload) Options(info core.FXNodeInfo) ([]fx.Option, error) {
 	if r.Bitswap.Enabled.WithDefault(true) {
 		opts = append(opts, fx.Decorate(bitswapDecorator(p.cfg.Bitswap)))
 	}
-	if r.Metrics.Enabled.WithDefault(true) {
-		opts = append(opts, fx.Invoke(registerMetrics))
-	}
 	return opts, nil
+}
+
+// Start runs in the daemon only (online or --offline), once its node is
+// built: it registers the metrics.
+func (p *Highload) Start(*core.IpfsNode) error {
+	if p.cfg == nil || !p.cfg.Resolved().Metrics.Enabled.WithDefault(true) {
+		return nil
+	}
+	return registerMetrics()
 }
 
 // globalFlagsWithValue are Kubo's global options that take a separate value

@@ -3,9 +3,7 @@ package plugin
 import (
 	"errors"
 
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/fx"
 
 	"github.com/kubo-highload/highload/plugin/hlstate"
 )
@@ -34,18 +32,12 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-type metricsIn struct {
-	fx.In
-	Host host.Host `optional:"true"`
-}
-
-// registerMetrics registers the collectors on Kubo's registry (served at
-// /debug/metrics/prometheus) for online nodes only. A second registration
-// (Kubo may build more than one node per process) is not an error.
-func registerMetrics(in metricsIn) error {
-	if in.Host == nil {
-		return nil
-	}
+// registerMetrics registers the collectors on Kubo's registry, which the
+// daemon serves at /debug/metrics/prometheus. It runs from the plugin's
+// daemon Start hook, so online and --offline daemons both serve them and CLI
+// processes never register anything. A second registration (Kubo may build
+// more than one node per process) is not an error.
+func registerMetrics() error {
 	err := prometheus.DefaultRegisterer.Register(stateCollector{})
 	var already prometheus.AlreadyRegisteredError
 	if err != nil && !errors.As(err, &already) {
