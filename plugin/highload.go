@@ -100,7 +100,8 @@ func (p *Highload) Start(*core.IpfsNode) error {
 // argument, so that isConfigCommand can skip them.
 var globalFlagsWithValue = map[string]bool{
 	"-c": true, "--repo-dir": true, "--config-file": true, "--api": true,
-	"--timeout": true, "--enc": true, "--encoding": true,
+	"--timeout": true, "--enc": true, "--encoding": true, "--api-auth": true,
+	"--cid-base": true,
 }
 
 // isConfigCommand reports whether args (os.Args) run `ipfs config ...`.

@@ -105,16 +105,18 @@ func TestInitRefusesBadConfig(t *testing.T) {
 
 func TestIsConfigCommand(t *testing.T) {
 	for args, want := range map[string]bool{
-		"ipfs config Foo":                 true,
-		"ipfs --api /ip4/1 config Foo":    true,
-		"ipfs -c /tmp/x config show":      true,
-		"ipfs --offline config show":      true,
-		"ipfs daemon":                     false,
-		"ipfs id":                         false,
-		"ipfs -c config daemon":           false, // "config" is -c's value here
-		"ipfs":                            false,
-		"ipfs --enc json stats highload":  false,
-		"ipfs --encoding=json config Foo": true,
+		"ipfs config Foo":                   true,
+		"ipfs --api /ip4/1 config Foo":      true,
+		"ipfs -c /tmp/x config show":        true,
+		"ipfs --offline config show":        true,
+		"ipfs daemon":                       false,
+		"ipfs id":                           false,
+		"ipfs -c config daemon":             false, // "config" is -c's value here
+		"ipfs":                              false,
+		"ipfs --enc json stats highload":    false,
+		"ipfs --encoding=json config Foo":   true,
+		"ipfs --api-auth x config Foo":      true,
+		"ipfs --cid-base base32 config Foo": true,
 	} {
 		if got := isConfigCommand(strings.Fields(args)); got != want {
 			t.Errorf("isConfigCommand(%q) = %v, want %v", args, got, want)

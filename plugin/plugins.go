@@ -2,12 +2,14 @@ package plugin
 
 import (
 	kplugin "github.com/ipfs/kubo/plugin"
-
-	// The stats commands register themselves with Kubo's command tree.
-	_ "github.com/kubo-highload/highload/plugin/commands"
 )
 
 // Plugins is the list a custom Kubo preloads (see preload_list at the root).
+//
+// This package must not import plugin/commands (or anything that imports
+// Kubo's core/commands): in Kubo's in-tree build, plugin/loader imports this
+// package, and core/commands imports plugin/loader, so that would be an
+// import cycle. The binary's main imports plugin/commands instead.
 var Plugins = []kplugin.Plugin{
 	&Highload{},
 	&TieredDatastore{},

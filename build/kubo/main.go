@@ -9,6 +9,9 @@ import (
 	"github.com/ipfs/kubo/plugin/loader"
 
 	highload "github.com/kubo-highload/highload/plugin"
+	// `ipfs stats highload`: commands register in init(), and cannot ride in
+	// the plugin package (see plugin/plugins.go).
+	_ "github.com/kubo-highload/highload/plugin/commands"
 )
 
 func main() {

@@ -3,12 +3,18 @@ package commands
 import (
 	"fmt"
 	"io"
+	"sort"
+	"strings"
 	"text/tabwriter"
 
 	cmds "github.com/ipfs/go-ipfs-cmds"
+	kconfig "github.com/ipfs/kubo/config"
 	kcommands "github.com/ipfs/kubo/core/commands"
 	"github.com/ipfs/kubo/core/commands/cmdenv"
 
+	// The plugin package registers the highload profile in its init(), which
+	// must run before refreshProfileHelp.
+	_ "github.com/kubo-highload/highload/plugin"
 	"github.com/kubo-highload/highload/plugin/hlconfig"
 	"github.com/kubo-highload/highload/plugin/hlstate"
 )
@@ -106,4 +112,34 @@ func writeStatus(w io.Writer, s *Status) error {
 
 func init() {
 	kcommands.StatsCmd.Subcommands["highload"] = HighloadCmd
+	refreshProfileHelp()
+}
+
+// refreshProfileHelp rebuilds the profile list in `ipfs config profile
+// --help`: Kubo renders it while its own packages initialise, before the
+// plugin package has added the highload profile.
+func refreshProfileHelp() {
+	cfgCmd, ok := kcommands.Root.Subcommands["config"]
+	if !ok {
+		return
+	}
+	profCmd, ok := cfgCmd.Subcommands["profile"]
+	if !ok {
+		return
+	}
+	names := make([]string, 0, len(kconfig.Profiles))
+	for name := range kconfig.Profiles {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("\nAvailable profiles:\n")
+	for _, name := range names {
+		fmt.Fprintf(&b, "  '%s':\n", name)
+		for _, line := range strings.Split(kconfig.Profiles[name].Description, "\n") {
+			b.WriteString("    " + line + "\n")
+		}
+	}
+	b.WriteString("\n")
+	profCmd.Helptext.ShortDescription = b.String()
 }
