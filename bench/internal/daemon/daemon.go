@@ -43,6 +43,9 @@ type Node struct {
 	Dir string
 	// Name labels the node in logs ("stock-provider", ...).
 	Name string
+	// Env holds extra KEY=VALUE entries for the daemon's environment (e.g.
+	// IPFS_FD_MAX), added after the inherited ones by Start.
+	Env []string
 
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -131,6 +134,7 @@ func (n *Node) Start(ctx context.Context, args ...string) error {
 	}
 	cmd := exec.Command(n.Bin, append([]string{"daemon"}, args...)...)
 	cmd.Env = append(os.Environ(), "IPFS_PATH="+n.Dir, "GOLOG_LOG_LEVEL=error")
+	cmd.Env = append(cmd.Env, n.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
