@@ -8,7 +8,7 @@ IPFS_STOCK:= $(BIN)/ipfs-stock
 IPFS_SRC  := $(BIN)/ipfs-from-source
 IPFS_PATH ?= $(HOME)/.ipfs
 # Our packages that do not link all of Kubo: cheap enough for the race detector.
-RACE_PKGS := ./plugin/hlconfig/... ./plugin/hlstate/...
+RACE_PKGS := ./plugin/hlconfig/... ./plugin/hlstate/... ./bench/internal/... ./bench/workloads/datastore/...
 
 .PHONY: all build build-stock kubo-from-source run test vet unit integration sharness fuzz clean FORCE
 
@@ -45,7 +45,7 @@ vet:
 
 unit:
 	$(GO) test -race $(RACE_PKGS)
-	$(GO) test $$($(GO) list ./... | grep -v -e /test/integration -e /plugin/hlconfig -e /plugin/hlstate)
+	$(GO) test $$($(GO) list ./... | grep -v -e /test/integration -e /plugin/hlconfig -e /plugin/hlstate -e /bench/internal/ -e /bench/workloads/datastore)
 
 integration: build build-stock
 	HIGHLOAD_IPFS_BIN=$(CURDIR)/$(IPFS) HIGHLOAD_IPFS_STOCK_BIN=$(CURDIR)/$(IPFS_STOCK) $(GO) test -count=1 -timeout 15m ./test/integration/...
