@@ -70,3 +70,25 @@ func (s *ConnSet) Close() {
 	ClosePeers(s.peers)
 	s.peers = nil
 }
+
+// ConnsEvent is the conns mode's JSON report, as the loadgen command prints
+// it and the W7 workload reads it.
+type ConnsEvent struct {
+	// Requested is -n.
+	Requested int `json:"requested"`
+	// Established is how many connected.
+	Established int `json:"established"`
+	// Failed is how many did not.
+	Failed int `json:"failed"`
+	// OpenSeconds is the time to attempt all connections.
+	OpenSeconds float64 `json:"open_s"`
+	// Held is how many were still up when the event was printed.
+	Held int `json:"held"`
+	// Trimmed is how many of the established ones the target had closed
+	// by then.
+	Trimmed int `json:"trimmed"`
+	// HeldSeconds is how long they were held (result only).
+	HeldSeconds float64 `json:"held_s,omitempty"`
+	// FirstError is the first connect error, if any.
+	FirstError string `json:"first_error,omitempty"`
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kubo-highload/highload/bench/internal/daemon"
 	"github.com/kubo-highload/highload/bench/internal/workload"
+	"github.com/kubo-highload/highload/bench/loadgen"
 )
 
 // w7Size is one round's sizes.
@@ -46,25 +47,13 @@ func raisedLimits(cfg map[string]any) error {
 	return nil
 }
 
-// connsEvent is the load generator's conns output.
-type connsEvent struct {
-	Requested   int     `json:"requested"`
-	Established int     `json:"established"`
-	Failed      int     `json:"failed"`
-	OpenSeconds float64 `json:"open_s"`
-	Held        int     `json:"held"`
-	Trimmed     int     `json:"trimmed"`
-	HeldSeconds float64 `json:"held_s"`
-	FirstError  string  `json:"first_error"`
-}
-
 // holdOutcome is what one hold measured on the daemon.
 type holdOutcome struct {
-	ev            connsEvent    // the generator's final view
-	daemonPeers   int           // peers the daemon listed at the end of the hold
-	rss0, rssHeld uint64        // daemon RSS before the connections, at the end of the hold
-	cpuOpen       time.Duration // daemon CPU while they were being opened
-	cpuHold       time.Duration // daemon CPU during the hold
+	ev            loadgen.ConnsEvent // the generator's final view
+	daemonPeers   int                // peers the daemon listed at the end of the hold
+	rss0, rssHeld uint64             // daemon RSS before the connections, at the end of the hold
+	cpuOpen       time.Duration      // daemon CPU while they were being opened
+	cpuHold       time.Duration      // daemon CPU during the hold
 	holdFor       time.Duration
 }
 
@@ -102,7 +91,7 @@ func holdConns(env *workload.Env, v workload.Variant, name string, edit func(map
 		return out, err
 	}
 	defer lg.kill()
-	var est connsEvent
+	var est loadgen.ConnsEvent
 	estEv, err := lg.waitFor(ctx, "established", openBound, &est)
 	if err != nil {
 		return out, err

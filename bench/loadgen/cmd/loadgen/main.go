@@ -57,29 +57,8 @@ type Event struct {
 	At float64 `json:"at_s"`
 	// SelfRSSMB is the generator's own resident set, in MB.
 	SelfRSSMB float64 `json:"self_rss_mb"`
-	// Result is the mode's result (or, for established, a ConnsEvent).
+	// Result is the mode's result (or, for established, a loadgen.ConnsEvent).
 	Result any `json:"result"`
-}
-
-// ConnsEvent is the result of the conns mode.
-type ConnsEvent struct {
-	// Requested is -n.
-	Requested int `json:"requested"`
-	// Established is how many connected.
-	Established int `json:"established"`
-	// Failed is how many did not.
-	Failed int `json:"failed"`
-	// OpenSeconds is the time to attempt all connections.
-	OpenSeconds float64 `json:"open_s"`
-	// Held is how many were still up when the event was printed.
-	Held int `json:"held"`
-	// Trimmed is how many of the established ones the target had closed
-	// by then.
-	Trimmed int `json:"trimmed"`
-	// HeldSeconds is how long they were held (result only).
-	HeldSeconds float64 `json:"held_s,omitempty"`
-	// FirstError is the first connect error, if any.
-	FirstError string `json:"first_error,omitempty"`
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -141,7 +120,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		defer set.Close()
-		ev := ConnsEvent{Requested: *n, Established: set.Established(), Failed: set.Failed, OpenSeconds: set.OpenTime.Seconds()}
+		ev := loadgen.ConnsEvent{Requested: *n, Established: set.Established(), Failed: set.Failed, OpenSeconds: set.OpenTime.Seconds()}
 		if set.FirstError != nil {
 			ev.FirstError = set.FirstError.Error()
 		}

@@ -85,7 +85,7 @@ func TestConnsHoldsUntilSignalled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	evs, wait := events(ctx, "conns", "-target", addr, "-n", "12", "-max-hold", "1m")
-	var est ConnsEvent
+	var est loadgen.ConnsEvent
 	if err := json.Unmarshal(next(t, evs, "established"), &est); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestConnsHoldsUntilSignalled(t *testing.T) {
 	_ = h.Network().ClosePeer(h.Network().Peers()[0]) // the target trims one
 	time.Sleep(200 * time.Millisecond)
 	cancel() // what SIGINT does
-	var res ConnsEvent
+	var res loadgen.ConnsEvent
 	if err := json.Unmarshal(next(t, evs, "result"), &res); err != nil {
 		t.Fatal(err)
 	}
