@@ -5,11 +5,33 @@ import (
 	"strings"
 
 	"github.com/ipfs/boxo/bitswap"
+	"github.com/ipfs/kubo/core"
 	"go.uber.org/fx"
 
 	"github.com/kubo-highload/highload/plugin/hlconfig"
 	"github.com/kubo-highload/highload/plugin/hlstate"
 )
+
+func init() {
+	registerComponent(component{
+		name:  "bitswap",
+		order: 50,
+		init: func(_, r *hlconfig.Config) error {
+			if r.Bitswap.Enabled.WithDefault(true) {
+				hlstate.SetComponent("bitswap", hlstate.StatusIdle, "no Bitswap on this node (offline)")
+			} else {
+				hlstate.SetComponent("bitswap", hlstate.StatusDisabled, "Config.Bitswap.Enabled is false")
+			}
+			return nil
+		},
+		options: func(_ core.FXNodeInfo, cfg, r *hlconfig.Config) ([]fx.Option, error) {
+			if !r.Bitswap.Enabled.WithDefault(true) {
+				return nil, nil
+			}
+			return []fx.Option{fx.Decorate(bitswapDecorator(cfg.Bitswap))}, nil
+		},
+	})
+}
 
 type bitswapOptionsIn struct {
 	fx.In

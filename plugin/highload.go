@@ -51,22 +51,13 @@ func (p *Highload) Init(env *kplugin.Environment) error {
 	p.cfg = cfg
 	hlstate.SetLoaded(cfg)
 	r := cfg.Resolved()
-	for _, c := range []struct{ name, issue string }{
-		{"connmgr", "adaptive connection manager"},
-		{"health", "resource monitor"},
-		{"autotune", "tuner"},
-	} {
-		hlstate.SetComponent(c.name, hlstate.StatusNotBuilt, c.issue+": planned")
-	}
-	if r.Bitswap.Enabled.WithDefault(true) {
-		hlstate.SetComponent("bitswap", hlstate.StatusIdle, "no Bitswap on this node (offline)")
-	} else {
-		hlstate.SetComponent("bitswap", hlstate.StatusDisabled, "Config.Bitswap.Enabled is false")
-	}
-	if r.Metrics.Enabled.WithDefault(true) {
-		hlstate.SetComponent("metrics", hlstate.StatusIdle, "registered when the daemon runs")
-	} else {
-		hlstate.SetComponent("metrics", hlstate.StatusDisabled, "Config.Metrics.Enabled is false")
+	for _, c := range components {
+		if c.init == nil {
+			continue
+		}
+		if err := c.init(cfg, r); err != nil {
+			return err
+		}
 	}
 	log.Debugf("highload plugin %s loaded", hlstate.Version)
 	return nil
@@ -81,19 +72,35 @@ func (p *Highload) Options(info core.FXNodeInfo) ([]fx.Option, error) {
 		return opts, nil
 	}
 	r := p.cfg.Resolved()
-	if r.Bitswap.Enabled.WithDefault(true) {
-		opts = append(opts, fx.Decorate(bitswapDecorator(p.cfg.Bitswap)))
+	for _, c := range components {
+		if c.options == nil {
+			continue
+		}
+		more, err := c.options(info, p.cfg, r)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, more...)
 	}
 	return opts, nil
 }
 
 // Start runs in the daemon only (online or --offline), once its node is
-// built: it registers the metrics.
-func (p *Highload) Start(*core.IpfsNode) error {
-	if p.cfg == nil || !p.cfg.Resolved().Metrics.Enabled.WithDefault(true) {
+// built: each component's start hook runs in order.
+func (p *Highload) Start(n *core.IpfsNode) error {
+	if p.cfg == nil {
 		return nil
 	}
-	return registerMetrics()
+	r := p.cfg.Resolved()
+	for _, c := range components {
+		if c.start == nil {
+			continue
+		}
+		if err := c.start(n, p.cfg, r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // globalFlagsWithValue are Kubo's global options that take a separate value

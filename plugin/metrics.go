@@ -3,10 +3,45 @@ package plugin
 import (
 	"errors"
 
+	"github.com/ipfs/kubo/core"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kubo-highload/highload/plugin/hlconfig"
 	"github.com/kubo-highload/highload/plugin/hlstate"
 )
+
+func init() {
+	registerComponent(component{
+		name:  "metrics",
+		order: 5,
+		init: func(_, r *hlconfig.Config) error {
+			if r.Metrics.Enabled.WithDefault(true) {
+				hlstate.SetComponent("metrics", hlstate.StatusIdle, "registered when the daemon runs")
+			} else {
+				hlstate.SetComponent("metrics", hlstate.StatusDisabled, "Config.Metrics.Enabled is false")
+			}
+			return nil
+		},
+		start: func(_ *core.IpfsNode, _, r *hlconfig.Config) error {
+			if !r.Metrics.Enabled.WithDefault(true) {
+				return nil
+			}
+			return registerMetrics()
+		},
+	})
+}
+
+// registerCollector registers c on Kubo's registry (the one served at
+// /debug/metrics/prometheus). A second registration of the same collector
+// (Kubo may build more than one node per process) is not an error.
+func registerCollector(c prometheus.Collector) error {
+	err := prometheus.DefaultRegisterer.Register(c)
+	var already prometheus.AlreadyRegisteredError
+	if err != nil && !errors.As(err, &already) {
+		return err
+	}
+	return nil
+}
 
 var (
 	infoDesc = prometheus.NewDesc("highload_plugin_info",
@@ -38,9 +73,7 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 // processes never register anything. A second registration (Kubo may build
 // more than one node per process) is not an error.
 func registerMetrics() error {
-	err := prometheus.DefaultRegisterer.Register(stateCollector{})
-	var already prometheus.AlreadyRegisteredError
-	if err != nil && !errors.As(err, &already) {
+	if err := registerCollector(stateCollector{}); err != nil {
 		return err
 	}
 	hlstate.SetComponent("metrics", hlstate.StatusActive, "highload_* at /debug/metrics/prometheus")

@@ -29,3 +29,18 @@ func TestRecord(t *testing.T) {
 		t.Fatalf("components = %+v", s.Components)
 	}
 }
+
+func TestLive(t *testing.T) {
+	if _, ok := Live("x"); ok {
+		t.Fatal("live view before SetLive")
+	}
+	SetLive("x", func() any { return 42 })
+	f, ok := Live("x")
+	if !ok || f().(int) != 42 {
+		t.Fatalf("Live(x) = %v, %v", f, ok)
+	}
+	SetLive("x", nil)
+	if _, ok := Live("x"); ok {
+		t.Fatal("live view after SetLive(nil)")
+	}
+}

@@ -1,0 +1,3 @@
+package plugin
+
+func init() { plannedComponent("autotune", "tuner", 90) }

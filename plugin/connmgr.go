@@ -1,0 +1,3 @@
+package plugin
+
+func init() { plannedComponent("connmgr", "adaptive connection manager", 50) }

@@ -1,0 +1,3 @@
+package plugin
+
+func init() { plannedComponent("health", "resource monitor", 10) }
