@@ -38,5 +38,27 @@ func applyProfile(c *kconfig.Config) error {
 		return err
 	}
 	c.Plugins.Plugins[Name] = kconfig.Plugin{Disabled: false, Config: m}
+	for _, step := range profileSteps {
+		if err := step.apply(c); err != nil {
+			return fmt.Errorf("profile %s: %s: %w", ProfileName, step.name, err)
+		}
+	}
 	return nil
+}
+
+// profileStep is one component's part of the highload profile (the tiered
+// datastore spec, a provide policy, ...). Each lives in its component's file
+// and registers itself from init() with addProfileStep.
+type profileStep struct {
+	name  string
+	apply func(*kconfig.Config) error
+}
+
+var profileSteps []profileStep
+
+// addProfileStep appends a step to the highload profile. Steps run in
+// registration order, after the plugin's own config has been written, and
+// must keep values the user already set where that makes sense.
+func addProfileStep(name string, apply func(*kconfig.Config) error) {
+	profileSteps = append(profileSteps, profileStep{name: name, apply: apply})
 }
