@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -121,12 +120,5 @@ func TestIsConfigCommand(t *testing.T) {
 		if got := isConfigCommand(strings.Fields(args)); got != want {
 			t.Errorf("isConfigCommand(%q) = %v, want %v", args, got, want)
 		}
-	}
-}
-
-func TestTieredRefusedClearly(t *testing.T) {
-	_, err := (&TieredDatastore{}).DatastoreConfigParser()(map[string]any{"type": "tiered"})
-	if !errors.Is(err, ErrTieredNotBuilt) || !strings.Contains(err.Error(), `datastore type "tiered" is not built yet`) {
-		t.Fatalf("err = %v", err)
 	}
 }
