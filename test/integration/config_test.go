@@ -79,14 +79,14 @@ func TestBadConfigRefusesDaemon(t *testing.T) {
 	})
 }
 
-// TestTieredSpecRefused: a Datastore.Spec that uses the `tiered` type is
-// refused by every command that opens the repo, whatever datastore_spec
-// says: Kubo parses Datastore.Spec (and so calls our parser) before it
-// compares the disk spec.
+// TestTieredSpecRefused: a Datastore.Spec with a bad `tiered` mount (here:
+// no tiers) is refused by every command that opens the repo, whatever
+// datastore_spec says: Kubo parses Datastore.Spec (and so calls our parser)
+// before it compares the disk spec.
 func TestTieredSpecRefused(t *testing.T) {
 	t.Parallel()
 	defer failOnPanic(t)
-	const want = `datastore type "tiered" is not built yet`
+	const want = `tiered: tiers: want a non-empty list of tiers`
 	h := newHarness(t, ourBin(t))
 
 	// Kubo v0.43 writes flat mounts: the /blocks mount entry is itself the

@@ -1,8 +1,9 @@
 // Package integration runs the highload Kubo binary as real processes and
 // checks what a user would see: the plugin loaded in the daemon, its Bitswap
 // caps applied, blocks moving between daemons (ours with ours, ours with
-// stock Kubo), bad plugin configs and the unfinished `tiered` datastore
-// refused with messages that name the key.
+// stock Kubo), bad plugin configs and bad `tiered` datastore specs refused
+// with messages that name the key, and the tiered store on real daemons
+// (including kill -9 during an ingest).
 //
 // The model: nothing here links the plugin into the test process. Each test
 // builds Kubo nodes with Kubo's own harness (github.com/ipfs/kubo/test/cli/harness),
