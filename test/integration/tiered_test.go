@@ -334,3 +334,50 @@ func flatfsKeys(t *testing.T, dir string) map[string]bool {
 	})
 	return m
 }
+
+// TestTieredAdoptsFlatfsRepo follows docs/migration.md: a repo made by
+// Kubo's default init, with blocks in flatfs, becomes a tiered store by
+// `ipfs config profile apply highload`; datastore_spec does not change, no
+// block is copied, and every block is still there and valid.
+func TestTieredAdoptsFlatfsRepo(t *testing.T) {
+	t.Parallel()
+	defer failOnPanic(t)
+	h := newHarness(t, ourBin(t))
+	n := newNode(t, h)
+	if typ := n.ReadConfig().Datastore.Spec["mounts"].([]any)[0].(map[string]any)["type"]; typ != "flatfs" {
+		t.Fatalf("default init mounted %v at /blocks", typ)
+	}
+	data := make([]byte, 2<<20)
+	rand.Read(data)
+	c := addFile(t, n, data)
+	specBefore, err := os.ReadFile(filepath.Join(n.Dir, "datastore_spec"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	filesBefore := flatfsKeys(t, filepath.Join(n.Dir, "blocks"))
+
+	mustRun(t, n, cmdTimeout, nil, "config", "profile", "apply", "highload")
+	if typ := n.ReadConfig().Datastore.Spec["mounts"].([]any)[0].(map[string]any)["type"]; typ != "tiered" {
+		t.Fatalf("profile left /blocks as %v", typ)
+	}
+	s := tieredStats(t, n)
+	if !s.Open || s.Stats.Tiers[1].Blocks != int64(len(filesBefore)) {
+		t.Fatalf("tiered store sees %d blocks, flatfs holds %d", s.Stats.Tiers[1].Blocks, len(filesBefore))
+	}
+	specAfter, _ := os.ReadFile(filepath.Join(n.Dir, "datastore_spec"))
+	if !bytes.Equal(specBefore, specAfter) {
+		t.Fatalf("datastore_spec changed:\n%s\n%s", specBefore, specAfter)
+	}
+	if out := mustRun(t, n, 2*time.Minute, nil, "repo", "verify").Stdout.String(); !strings.Contains(out, "all blocks validated") {
+		t.Fatalf("repo verify: %s", out)
+	}
+	if got := mustRun(t, n, time.Minute, nil, "cat", c).Stdout.Bytes(); !bytes.Equal(got, data) {
+		t.Fatal("file differs after adoption")
+	}
+	filesAfter := flatfsKeys(t, filepath.Join(n.Dir, "blocks"))
+	for k := range filesBefore {
+		if !filesAfter[k] {
+			t.Fatalf("block file %s gone after adoption", k)
+		}
+	}
+}
