@@ -87,12 +87,21 @@ func reqBytes(r *commitReq) int {
 
 // commitGroup writes the group in one child batch (or one by one if the
 // child does not batch) and answers every request.
+//
+// If a group of several requests fails, each request is retried alone, so
+// one request's bad key or value does not fail the puts it was grouped with.
 func (d *Datastore) commitGroup(t *durable, group []*commitReq) {
 	err := d.writeGroup(t, group)
+	t.batches.Add(1)
+	if err != nil && len(group) > 1 {
+		for _, r := range group {
+			d.commitGroup(t, []*commitReq{r})
+		}
+		return
+	}
 	if err != nil {
 		err = fmt.Errorf("tiered: write to tier %s: %w", t.Name, err)
 	}
-	t.batches.Add(1)
 	for _, r := range group {
 		t.batched.Add(uint64(len(r.kvs)))
 		r.done <- err

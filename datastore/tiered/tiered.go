@@ -251,7 +251,7 @@ func (d *Datastore) Get(ctx context.Context, key ds.Key) ([]byte, error) {
 		return nil, fmt.Errorf("tiered: get %s from tier %s: %w", key, t.Name, err)
 	}
 	state := uint8(stateRaw)
-	if len(v) != len(stored) || &v[0] != &stored[0] {
+	if _, framed := parseHeader(stored); framed {
 		state = stateFramed
 	}
 	if e, ok := d.idx.get(h); ok && e.state() != state {
@@ -260,7 +260,11 @@ func (d *Datastore) Get(ctx context.Context, key ds.Key) ([]byte, error) {
 	if d.mem != nil {
 		d.mem.add(ks, v)
 	}
-	if e, ok := d.idx.touch(h, d.now()); ok && t.n > 0 && int(e.freq()) >= d.opts.PromoteHits {
+	// Queue a promotion when the block's count reaches PromoteHits, and
+	// again every 4×PromoteHits reads if it is still here (the faster tier
+	// may have had no room), not on every read.
+	if e, ok := d.idx.touch(h, d.now()); ok && t.n > 0 &&
+		(int(e.freq()) == d.opts.PromoteHits || int(e.freq())%(4*d.opts.PromoteHits) == 0) {
 		select {
 		case d.promote <- key:
 		default:

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -250,5 +252,69 @@ func TestClosedCallsFail(t *testing.T) {
 	}
 	if err := d.Put(context.Background(), ds.NewKey("/a"), nil); err != ErrClosed {
 		t.Fatalf("put after close: %v", err)
+	}
+}
+
+func TestEmptyValueAndOverwrite(t *testing.T) {
+	ctx := context.Background()
+	d := openT(t, Options{MemoryCapacity: 4 << 20, Tiers: []Tier{{Child: memChild()}}})
+	k := ds.NewKey("/empty")
+	if err := d.Put(ctx, k, []byte{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // second read from the memory tier
+		v, err := d.Get(ctx, k)
+		if err != nil || len(v) != 0 {
+			t.Fatalf("empty value: %q %v", v, err)
+		}
+	}
+	if err := d.Put(ctx, k, []byte("now full")); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := d.Get(ctx, k); string(v) != "now full" {
+		t.Fatalf("overwrite not seen through the memory tier: %q", v)
+	}
+}
+
+// failingPuts refuses keys under /bad, to check that one bad put in a
+// group commit does not fail the others.
+type failingPuts struct{ ds.Batching }
+
+func (f failingPuts) Batch(ctx context.Context) (ds.Batch, error) {
+	b, err := f.Batching.Batch(ctx)
+	return failingBatch{b}, err
+}
+
+type failingBatch struct{ ds.Batch }
+
+func (b failingBatch) Put(ctx context.Context, k ds.Key, v []byte) error {
+	if strings.HasPrefix(k.String(), "/bad") {
+		return errors.New("refused")
+	}
+	return b.Batch.Put(ctx, k, v)
+}
+
+func TestGroupCommitIsolatesFailures(t *testing.T) {
+	ctx := context.Background()
+	child := failingPuts{dssync.MutexWrap(ds.NewMapDatastore())}
+	d := openT(t, Options{Tiers: []Tier{{Child: child}}})
+	var wg sync.WaitGroup
+	errs := make([]error, 40)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := fmt.Sprintf("/good%d", i)
+			if i%10 == 0 {
+				k = fmt.Sprintf("/bad%d", i)
+			}
+			errs[i] = d.Put(ctx, ds.NewKey(k), []byte("v"))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (i%10 == 0) != (err != nil) {
+			t.Fatalf("put %d: err %v", i, err)
+		}
 	}
 }
