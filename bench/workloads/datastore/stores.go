@@ -116,11 +116,11 @@ func init() {
 	})
 }
 
-// BlocksStore names the store each variant's /blocks mount uses today. The
-// highload profile does not change Datastore.Spec yet, so both are Kubo's
-// default flatfs; when the tiered store lands (issue 5), "highload" maps to
-// its factory and the W6 ratios become tiered/flatfs.
+// BlocksStore names the store each variant's /blocks mount uses: Kubo's
+// default flatfs for stock, the tiered store the highload profile mounts
+// (a memory tier over that flatfs) for highload, so the W6 ratios are
+// tiered/flatfs.
 var BlocksStore = map[string]string{
 	"stock":    StoreFlatfs,
-	"highload": StoreFlatfs,
+	"highload": StoreTiered,
 }

@@ -156,6 +156,16 @@ func RunConfig(env *workload.Env, v workload.Variant, cfg Config) ([]workload.Fi
 		rows = append(rows, row{"ingest", StorePebble, p}, row{"puts", StoreFlatfsSync, fs},
 			row{"puts", StorePebble, p}, row{"zipf", StorePebble, p})
 	}
+	if v.Name == "highload" {
+		// The tiered store against stock's extras, under the same names:
+		// group commit over flatfs sync=true against flatfs sync=true
+		// alone; the tiered store over a write-tuned pebble against
+		// default pebble for small-block ingest; tuned pebble alone (no
+		// stock pair) to show what the tuning itself gives.
+		rows = append(rows, row{"puts", StoreTieredSync, StoreFlatfsSync + " "},
+			row{"ingest", StoreTieredPebble, StorePebble + " "},
+			row{"ingest", StorePebbleTuned, StorePebbleTuned + " "})
+	}
 	if cfg.Settle > 0 {
 		// Let the previous round's write-back and deletes settle.
 		syscall.Sync()

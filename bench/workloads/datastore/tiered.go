@@ -1,0 +1,98 @@
+package datastore
+
+import (
+	"context"
+
+	"github.com/cockroachdb/pebble/v2"
+	ds "github.com/ipfs/go-datastore"
+	pebbleds "github.com/ipfs/go-ds-pebble"
+
+	"github.com/kubo-highload/highload/datastore/tiered"
+)
+
+// The tiered store's W6 configurations (issue 5).
+const (
+	// StoreTiered is what the highload profile mounts at /blocks: a memory
+	// tier (StoreOptions.MemoryBytes) over one flatfs tier, Kubo's spec,
+	// sync=false.
+	StoreTiered = "tiered"
+	// StoreTieredSync is the same over flatfs sync=true: group commit
+	// against flatfs sync=true alone.
+	StoreTieredSync = "tiered flatfs sync=true"
+	// StorePebbleTuned is pebbleds with a write-heavy configuration: 64 MiB
+	// memtables (4 before writes stall), higher L0 thresholds, 64 MiB
+	// cache; writes without fsync, as Kubo's pebbleds.
+	StorePebbleTuned = "pebble tuned"
+	// StoreTieredPebble is the tiered store whose fast (only) durable tier
+	// is StorePebbleTuned.
+	StoreTieredPebble = "tiered pebble tuned"
+)
+
+func openPebbleTuned(dir string, _ StoreOptions) (ds.Datastore, error) {
+	return pebbleds.NewDatastore(dir,
+		pebbleds.WithCacheSize(64<<20),
+		pebbleds.WithPebbleOpts(&pebble.Options{
+			FormatMajorVersion:          pebble.FormatNewest,
+			MemTableSize:                64 << 20,
+			MemTableStopWritesThreshold: 4,
+			L0CompactionThreshold:       8,
+			L0StopWritesThreshold:       32,
+		}))
+}
+
+// tieredStore wraps the tiered store for W6's MemoryTier.
+type tieredStore struct{ *tiered.Datastore }
+
+// MemoryTierHits implements MemoryTier.
+func (t tieredStore) MemoryTierHits() (hits, misses uint64) {
+	st := t.Stats(context.Background())
+	if len(st.Tiers) == 0 || st.Tiers[0].Kind != "memory" {
+		return 0, 0
+	}
+	return st.Tiers[0].Hits, st.Tiers[0].Misses
+}
+
+func openTiered(child func(string, StoreOptions) (ds.Datastore, error)) func(string, StoreOptions) (ds.Datastore, error) {
+	return func(dir string, o StoreOptions) (ds.Datastore, error) {
+		c, err := child(dir, o)
+		if err != nil {
+			return nil, err
+		}
+		mem := uint64(max(o.MemoryBytes, 0))
+		if mem == 0 {
+			mem = 64 << 20
+		}
+		d, err := tiered.Open(context.Background(), tiered.Options{
+			MemoryCapacity: mem,
+			Tiers:          []tiered.Tier{{Name: "fast", Child: c}},
+		})
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		return tieredStore{d}, nil
+	}
+}
+
+func init() {
+	RegisterStore(StoreFactory{
+		Name: StoreTiered,
+		Desc: "tiered: memory tier at 10% of data over flatfs (Kubo spec, sync=false), as the highload profile",
+		Open: openTiered(openFlatfs(false)),
+	})
+	RegisterStore(StoreFactory{
+		Name: StoreTieredSync,
+		Desc: "tiered: memory tier over flatfs sync=true, group commit",
+		Open: openTiered(openFlatfs(true)),
+	})
+	RegisterStore(StoreFactory{
+		Name: StorePebbleTuned,
+		Desc: "pebbleds tuned for writes (64 MiB memtables x4, L0 8/32, 64 MiB cache, no fsync)",
+		Open: openPebbleTuned,
+	})
+	RegisterStore(StoreFactory{
+		Name: StoreTieredPebble,
+		Desc: "tiered: memory tier over pebble tuned (64 MiB memtables) as the fast tier",
+		Open: openTiered(openPebbleTuned),
+	})
+}
