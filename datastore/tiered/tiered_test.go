@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	ds "github.com/ipfs/go-datastore"
@@ -316,5 +318,72 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 		if (i%10 == 0) != (err != nil) {
 			t.Fatalf("put %d: err %v", i, err)
 		}
+	}
+}
+
+// fullDisk refuses every put with ENOSPC once full is set.
+type fullDisk struct {
+	ds.Batching
+	full *atomic.Bool
+}
+
+func (f fullDisk) Put(ctx context.Context, k ds.Key, v []byte) error {
+	if f.full.Load() {
+		return fmt.Errorf("write %s: %w", k, syscall.ENOSPC)
+	}
+	return f.Batching.Put(ctx, k, v)
+}
+
+func (f fullDisk) Batch(ctx context.Context) (ds.Batch, error) {
+	b, err := f.Batching.Batch(ctx)
+	return fullBatch{b, f.full}, err
+}
+
+type fullBatch struct {
+	ds.Batch
+	full *atomic.Bool
+}
+
+func (b fullBatch) Commit(ctx context.Context) error {
+	if b.full.Load() {
+		return fmt.Errorf("commit: %w", syscall.ENOSPC)
+	}
+	return b.Batch.Commit(ctx)
+}
+
+// TestFullTierSpills: when the first tier's disk is full, new writes land in
+// the next tier, and what was stored stays readable; when every tier is
+// full, Put fails with an error that says so.
+func TestFullTierSpills(t *testing.T) {
+	ctx := context.Background()
+	var full0, full1 atomic.Bool
+	t0 := fullDisk{dssync.MutexWrap(ds.NewMapDatastore()), &full0}
+	t1 := fullDisk{dssync.MutexWrap(ds.NewMapDatastore()), &full1}
+	d := openT(t, Options{Tiers: []Tier{{Name: "fast", Child: t0}, {Name: "slow", Child: t1}}})
+	if err := d.Put(ctx, ds.NewKey("/before"), []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	full0.Store(true)
+	if err := d.Put(ctx, ds.NewKey("/after"), []byte("new")); err != nil {
+		t.Fatalf("put with the first tier full: %v", err)
+	}
+	if ok, _ := t1.Has(ctx, ds.NewKey("/after")); !ok {
+		t.Fatal("the write did not spill to the next tier")
+	}
+	if ok, _ := t0.Has(ctx, ds.NewKey("/after")); ok {
+		t.Fatal("the spilled key is also in the full tier")
+	}
+	for k, want := range map[string]string{"/before": "old", "/after": "new"} {
+		if v, err := d.Get(ctx, ds.NewKey(k)); err != nil || string(v) != want {
+			t.Fatalf("%s: %q %v", k, v, err)
+		}
+	}
+	full1.Store(true)
+	err := d.Put(ctx, ds.NewKey("/nowhere"), []byte("x"))
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "tier fast") || !strings.Contains(err.Error(), "tier slow") {
+		t.Fatalf("every tier full: err %v", err)
+	}
+	if v, _ := d.Get(ctx, ds.NewKey("/before")); string(v) != "old" {
+		t.Fatal("stored data damaged by failed writes")
 	}
 }
