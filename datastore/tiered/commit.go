@@ -8,10 +8,11 @@ import (
 	ds "github.com/ipfs/go-datastore"
 )
 
-// Group commit. Each durable tier has one committer goroutine. Puts hand it
-// a request and wait; while one child batch commits, the next requests
-// queue, and the committer takes all of them (up to MaxBatchBytes) into the
-// next batch. Under load a batch holds as many puts as arrived during one
+// Group commit. Each durable tier has CommitConcurrency committer
+// goroutines (default 4) reading one queue. Puts hand them a request and
+// wait; while child batches commit, the next requests queue, and a free
+// committer takes all of them (up to MaxBatchBytes) into the next batch. A
+// lone put goes to the child's Put, without a batch. Under load a batch holds as many puts as arrived during one
 // commit, so the per-commit cost (an fsync with flatfs sync=true, a WAL
 // write with pebble) is shared. A request's keys are in one child batch, so
 // a datastore Batch is as atomic per tier as the child's batches are.
@@ -111,6 +112,12 @@ func (d *Datastore) commitGroup(t *durable, group []*commitReq) {
 func (d *Datastore) writeGroup(t *durable, group []*commitReq) error {
 	ctx := context.Background()
 	b, ok := t.Child.(ds.Batching)
+	if len(group) == 1 && len(group[0].kvs) == 1 {
+		// Alone: a plain Put costs less than a one-entry batch (flatfs
+		// makes and removes a temporary directory per batch).
+		p := group[0].kvs[0]
+		return t.Child.Put(ctx, p.key, p.stored)
+	}
 	if !ok {
 		var errs []error
 		for _, r := range group {

@@ -42,16 +42,6 @@ func weigh(k string, v []byte) uint32 {
 	return uint32(w)
 }
 
-func (m *memTier) get(k string) ([]byte, bool) {
-	v, ok := m.cache.GetIfPresent(k)
-	if ok {
-		m.hits.Add(1)
-	} else {
-		m.misses.Add(1)
-	}
-	return v, ok
-}
-
 // add caches v unless it alone would take more than an eighth of the budget.
 func (m *memTier) add(k string, v []byte) {
 	if uint64(weigh(k, v)) > m.cache.GetMaximum()/8 {

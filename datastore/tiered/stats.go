@@ -20,7 +20,8 @@ type TierStats struct {
 	// Hits are reads served by this tier.
 	Hits uint64
 	// Misses are reads that reached this tier and were served by a slower
-	// one or found nothing.
+	// one or found nothing. The memory tier counts only reads of stored
+	// keys, so its hit ratio is that of a data cache.
 	Misses uint64
 	// Promotions are blocks moved into this tier from a slower one.
 	Promotions uint64

@@ -60,6 +60,11 @@ type Options struct {
 	DecayPeriod time.Duration
 	// MaxBatchBytes bounds one group commit. Default 64 MiB.
 	MaxBatchBytes int
+	// CommitConcurrency is the number of group commits each durable tier
+	// runs at once. Default 4: children that sync per file (flatfs
+	// sync=true) keep their parallelism, and a batch forms while others
+	// commit.
+	CommitConcurrency int
 	// Verify, if set, checks a value against its key (for blocks: the
 	// multihash). At open it decides which copy of a key found in two tiers
 	// survives; see Open.
@@ -107,6 +112,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if c.DecayPeriod <= 0 {
 		c.DecayPeriod = 10 * time.Minute
+	}
+	if c.CommitConcurrency <= 0 {
+		c.CommitConcurrency = 4
 	}
 	if c.MaxBatchBytes <= 0 {
 		c.MaxBatchBytes = 64 << 20
@@ -214,8 +222,10 @@ func Open(ctx context.Context, opts Options) (*Datastore, error) {
 		return nil, err
 	}
 	for _, t := range d.tiers {
-		d.wg.Add(1)
-		go d.committer(t)
+		for range o.CommitConcurrency {
+			d.wg.Add(1)
+			go d.committer(t)
+		}
 	}
 	d.wg.Add(1)
 	go d.moverLoop()
@@ -235,16 +245,22 @@ func (d *Datastore) Get(ctx context.Context, key ds.Key) ([]byte, error) {
 	}
 	defer d.leave()
 	ks := key.String()
+	h := hashKey(key)
 	if d.mem != nil {
-		if v, ok := d.mem.get(ks); ok {
-			d.idx.touch(hashKey(key), d.now())
+		if v, ok := d.mem.cache.GetIfPresent(ks); ok {
+			d.mem.hits.Add(1)
+			d.idx.touch(h, d.now())
 			return v, nil
 		}
 	}
-	h := hashKey(key)
 	stored, t, err := d.getStored(ctx, key, h)
 	if err != nil {
 		return nil, err
+	}
+	if d.mem != nil {
+		// A miss counts only for a stored key: no data cache can serve a
+		// read of a key that is not stored (the index answers those).
+		d.mem.misses.Add(1)
 	}
 	v, err := d.codec.decode(stored)
 	if err != nil {

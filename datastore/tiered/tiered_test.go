@@ -287,6 +287,13 @@ func (f failingPuts) Batch(ctx context.Context) (ds.Batch, error) {
 	return failingBatch{b}, err
 }
 
+func (f failingPuts) Put(ctx context.Context, k ds.Key, v []byte) error {
+	if strings.HasPrefix(k.String(), "/bad") {
+		return errors.New("refused")
+	}
+	return f.Batching.Put(ctx, k, v)
+}
+
 type failingBatch struct{ ds.Batch }
 
 func (b failingBatch) Put(ctx context.Context, k ds.Key, v []byte) error {
