@@ -9,7 +9,7 @@ import (
 )
 
 // Group commit. Each durable tier has CommitConcurrency committer
-// goroutines (default 4) reading one queue. Puts hand them a request and
+// goroutines (default 8) reading one queue. Puts hand them a request and
 // wait; while child batches commit, the next requests queue, and a free
 // committer takes all of them (up to MaxBatchBytes) into the next batch. A
 // lone put goes to the child's Put, without a batch. Under load a batch holds as many puts as arrived during one

@@ -61,9 +61,9 @@ type Options struct {
 	// MaxBatchBytes bounds one group commit. Default 64 MiB.
 	MaxBatchBytes int
 	// CommitConcurrency is the number of group commits each durable tier
-	// runs at once. Default 4: children that sync per file (flatfs
-	// sync=true) keep their parallelism, and a batch forms while others
-	// commit.
+	// runs at once. Default 8: up to 8 concurrent writers each commit alone
+	// (flatfs sync=true keeps its parallel fsyncs, which its batches do not
+	// beat); beyond that, puts that queue while commits run share a batch.
 	CommitConcurrency int
 	// Verify, if set, checks a value against its key (for blocks: the
 	// multihash). At open it decides which copy of a key found in two tiers
@@ -114,7 +114,7 @@ func (o *Options) withDefaults() (Options, error) {
 		c.DecayPeriod = 10 * time.Minute
 	}
 	if c.CommitConcurrency <= 0 {
-		c.CommitConcurrency = 4
+		c.CommitConcurrency = 8
 	}
 	if c.MaxBatchBytes <= 0 {
 		c.MaxBatchBytes = 64 << 20

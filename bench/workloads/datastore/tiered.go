@@ -26,10 +26,23 @@ const (
 	// StoreTieredPebble is the tiered store whose fast (only) durable tier
 	// is StorePebbleTuned.
 	StoreTieredPebble = "tiered pebble tuned"
+	// StoreTieredPebbleSync is the tiered store over tuned pebble with
+	// every write synced (pebble.Sync): flatfs sync=true's durability, with
+	// concurrent commits sharing one WAL fsync.
+	StoreTieredPebbleSync = "tiered pebble tuned sync=true"
 )
 
 func openPebbleTuned(dir string, _ StoreOptions) (ds.Datastore, error) {
+	return pebbleTuned(dir, pebble.NoSync)
+}
+
+func openPebbleTunedSync(dir string, _ StoreOptions) (ds.Datastore, error) {
+	return pebbleTuned(dir, pebble.Sync)
+}
+
+func pebbleTuned(dir string, wo *pebble.WriteOptions) (ds.Datastore, error) {
 	return pebbleds.NewDatastore(dir,
+		pebbleds.WithPebbleWriteOptions(wo),
 		pebbleds.WithCacheSize(64<<20),
 		pebbleds.WithPebbleOpts(&pebble.Options{
 			FormatMajorVersion:          pebble.FormatNewest,
@@ -89,6 +102,11 @@ func init() {
 		Name: StorePebbleTuned,
 		Desc: "pebbleds tuned for writes (64 MiB memtables x4, L0 8/32, 64 MiB cache, no fsync)",
 		Open: openPebbleTuned,
+	})
+	RegisterStore(StoreFactory{
+		Name: StoreTieredPebbleSync,
+		Desc: "tiered: memory tier over pebble tuned with every write fsynced (WAL group commit)",
+		Open: openTiered(openPebbleTunedSync),
 	})
 	RegisterStore(StoreFactory{
 		Name: StoreTieredPebble,

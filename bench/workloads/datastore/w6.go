@@ -164,7 +164,8 @@ func RunConfig(env *workload.Env, v workload.Variant, cfg Config) ([]workload.Fi
 		// stock pair) to show what the tuning itself gives.
 		rows = append(rows, row{"puts", StoreTieredSync, StoreFlatfsSync + " "},
 			row{"ingest", StoreTieredPebble, StorePebble + " "},
-			row{"ingest", StorePebbleTuned, StorePebbleTuned + " "})
+			row{"ingest", StorePebbleTuned, StorePebbleTuned + " "},
+			row{"puts", StoreTieredPebbleSync, StoreTieredPebbleSync + " "})
 	}
 	if cfg.Settle > 0 {
 		// Let the previous round's write-back and deletes settle.
