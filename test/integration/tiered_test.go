@@ -288,6 +288,39 @@ func TestTieredKill9(t *testing.T) {
 		t.Logf("run %d: killed after %v; %d blocks acknowledged so far", run+1, after, len(acked))
 		checkTieredRepo(t, n, acked)
 	}
+	// A kill rarely lands between a move's copy and its delete; make that
+	// state by hand (a fast-tier block copied, synced, into the slow tier's
+	// shard) and check the reopen keeps exactly one copy.
+	fastDir, slowDir := filepath.Join(n.Dir, "blocks"), filepath.Join(n.Dir, "slowblocks")
+	var src string
+	_ = filepath.WalkDir(fastDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && src == "" && !d.IsDir() && strings.HasSuffix(p, ".data") {
+			src = p
+		}
+		return nil
+	})
+	if src == "" {
+		t.Fatal("no block in the fast tier to duplicate")
+	}
+	rel, _ := filepath.Rel(fastDir, src)
+	dst := filepath.Join(slowDir, rel)
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if st := tieredStats(t, n); st.Stats.ResolvedDuplicates != 1 {
+		t.Fatalf("reopen resolved %d duplicates, want 1", st.Stats.ResolvedDuplicates)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Fatalf("the slower, equal copy %s survived: %v", dst, err)
+	}
+	checkTieredRepo(t, n, acked)
 }
 
 // checkTieredRepo opens the repo offline (Open resolves duplicates), checks

@@ -60,7 +60,10 @@
 // next-to-last/2, sync=false) under the plain figure names, plus pebble and
 // flatfs sync=true under store-prefixed names ("pebble Zipf reads ops/s").
 // "highload" measures the store its profile mounts at /blocks
-// ([BlocksStore]): still flatfs until the tiered store lands, so ratios near
-// 1 are expected. Stores are named factories ([RegisterStore]); the tiered
-// store is one more.
+// ([BlocksStore]): the tiered store, a memory tier at 10% of the data over
+// that flatfs. Its extras, after its own rows, pair with stock's under the
+// same names: tiered over flatfs sync=true ("flatfs sync=true concurrent
+// puts") and tiered over a write-tuned pebble ("pebble small-block
+// ingest"); tuned pebble alone and tiered over tuned pebble with synced
+// writes have no stock pair. Stores are named factories ([RegisterStore]).
 package datastore
