@@ -1,6 +1,7 @@
 # kubo-highload: build, run and test a Kubo with the highload plugin.
 # `make test` is what CI runs (see .ci/run).
 
+SHELL     := /bin/bash
 GO        ?= go
 BIN       := build/bin
 IPFS      := $(BIN)/ipfs
@@ -8,7 +9,9 @@ IPFS_STOCK:= $(BIN)/ipfs-stock
 IPFS_SRC  := $(BIN)/ipfs-from-source
 IPFS_PATH ?= $(HOME)/.ipfs
 # Our packages that do not link all of Kubo: cheap enough for the race detector.
-RACE_PKGS := ./plugin/hlconfig/... ./plugin/hlstate/... ./bench/internal/... ./bench/workloads/datastore/...
+# The component libraries import boxo/libp2p/go-datastore but never Kubo.
+RACE_PKGS := ./plugin/hlconfig/... ./plugin/hlstate/... ./bench/internal/... ./bench/workloads/datastore/... \
+	./datastore/...
 
 .PHONY: all build build-stock kubo-from-source run test vet unit integration sharness fuzz clean FORCE
 
@@ -43,9 +46,11 @@ test: vet unit integration sharness bench-quick
 vet:
 	$(GO) vet ./...
 
+# Every package runs once: RACE_PKGS under -race, the rest (which link Kubo)
+# without it. test/integration needs the binaries and runs in `integration`.
 unit:
 	$(GO) test -race $(RACE_PKGS)
-	$(GO) test $$($(GO) list ./... | grep -v -e /test/integration -e /plugin/hlconfig -e /plugin/hlstate -e /bench/internal/ -e /bench/workloads/datastore)
+	$(GO) test $$($(GO) list ./... | grep -v /test/integration | grep -vxF -f <($(GO) list $(RACE_PKGS)))
 
 integration: build build-stock
 	HIGHLOAD_IPFS_BIN=$(CURDIR)/$(IPFS) HIGHLOAD_IPFS_STOCK_BIN=$(CURDIR)/$(IPFS_STOCK) $(GO) test -count=1 -timeout 15m ./test/integration/...
@@ -66,8 +71,12 @@ bench: build build-stock
 bench-quick: build build-stock
 	$(GO) run ./bench -quick -out bench/results/quick
 
+# Each fuzzer for FUZZTIME (their seed corpora also run in `unit`).
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./plugin/hlconfig/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./plugin/hlconfig/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSpec$$' -fuzztime $(FUZZTIME) ./datastore/tiered/
+	$(GO) test -run '^$$' -fuzz '^FuzzFrame$$' -fuzztime $(FUZZTIME) ./datastore/tiered/
 
 clean:
 	rm -rf $(BIN) build/from-source/work test/sharness/test-results "test/sharness/trash directory."*
