@@ -256,3 +256,15 @@ func num(v float64) string {
 		return fmt.Sprintf("%.3g", v)
 	}
 }
+
+// Report is the analyzer's output for `ipfs stats highload advise`.
+type Report struct {
+	// Findings are what the analyzer noticed; empty is good news.
+	Findings []Finding
+	// Series is how many metric series were analysed and Points the
+	// longest one's length; Since is the oldest point.
+	Series, Points int
+	Since          time.Time
+	// Note explains a report with little to go on.
+	Note string `json:",omitempty"`
+}
