@@ -31,7 +31,12 @@ func init() {
 				return nil
 			}
 			if _, err := healthThresholds(r.Health); err != nil {
-				return err
+				if !isConfigCommand(os.Args) {
+					return err
+				}
+				// Like a parse error: `ipfs config` must stay usable
+				// to fix the value.
+				fmt.Fprintf(os.Stderr, "WARNING: %v\n", err)
 			}
 			hlstate.SetComponent("health", hlstate.StatusIdle, "runs in the daemon only")
 			return nil
