@@ -89,8 +89,9 @@ type Monitor struct {
 
 var _ Leveler = (*Monitor)(nil)
 
-// New returns a Monitor over src and starts its loop: one sample at once,
-// then one per interval. Close stops it.
+// New returns a Monitor over src and starts its loop. The first sample is
+// taken before New returns, so Snapshot and Level are meaningful at once;
+// then one sample per interval. Close stops it.
 func New(src Source, opts ...Option) (*Monitor, error) {
 	m, err := newMonitor(src, opts...)
 	if err != nil {
@@ -98,6 +99,7 @@ func New(src Source, opts ...Option) (*Monitor, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
+	m.step(ctx)
 	go m.loop(ctx)
 	return m, nil
 }
@@ -129,7 +131,7 @@ func newMonitor(src Source, opts ...Option) (*Monitor, error) {
 		done:   make(chan struct{}),
 	}
 	m.hyst = hysteresis{t: cfg.thresholds, since: cfg.now()}
-	m.snap.Store(&Snapshot{Level: Normal, LevelSince: m.hyst.since})
+	m.snap.Store(&Snapshot{Level: Normal, LevelSince: m.hyst.since, MemoryBudget: cfg.budget})
 	return m, nil
 }
 
@@ -137,7 +139,6 @@ func (m *Monitor) loop(ctx context.Context) {
 	defer close(m.done)
 	t := time.NewTicker(m.cfg.interval)
 	defer t.Stop()
-	m.step(ctx)
 	for {
 		select {
 		case <-ctx.Done():

@@ -237,3 +237,16 @@ func BenchmarkMonitorStep(b *testing.B) {
 		m.step(ctx)
 	}
 }
+
+func TestNewSamplesBeforeReturning(t *testing.T) {
+	src := &rssSource{}
+	src.rss.Store(900)
+	m, err := New(src, WithMemoryBudget(1000), WithInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if s := m.Snapshot(); s.Samples != 1 || m.Level() != Elevated || s.MemoryBudget != 1000 {
+		t.Fatalf("right after New: level %s, snapshot %+v", m.Level(), s)
+	}
+}
