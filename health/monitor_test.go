@@ -218,9 +218,22 @@ func BenchmarkSystemSample(b *testing.B) {
 	src.Sample(ctx)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU()
 	for i := 0; i < b.N; i++ {
 		src.Sample(ctx)
 	}
+	reportOverhead(b, processCPU()-cpu0)
+}
+
+// reportOverhead reports the CPU time per sample and what it is as a share
+// of one core at the default 5s interval.
+func reportOverhead(b *testing.B, cpuNs int64) {
+	if cpuNs <= 0 {
+		return
+	}
+	per := float64(cpuNs) / float64(b.N)
+	b.ReportMetric(per, "cpu-ns/op")
+	b.ReportMetric(100*per/float64(5*time.Second), "%core@5s")
 }
 
 // BenchmarkMonitorStep adds the derivation (ratios, forecasts, hysteresis)
@@ -233,9 +246,11 @@ func BenchmarkMonitorStep(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU()
 	for i := 0; i < b.N; i++ {
 		m.step(ctx)
 	}
+	reportOverhead(b, processCPU()-cpu0)
 }
 
 func TestNewSamplesBeforeReturning(t *testing.T) {
