@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"errors"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -9,9 +10,11 @@ import (
 
 	kconfig "github.com/ipfs/kubo/config"
 
+	"github.com/kubo-highload/highload/autoscale"
 	"github.com/kubo-highload/highload/autotune"
 	"github.com/kubo-highload/highload/health"
 	"github.com/kubo-highload/highload/plugin/hlconfig"
+	"github.com/kubo-highload/highload/plugin/hlstate"
 )
 
 func TestHealthThresholdsRefuseCrossedValues(t *testing.T) {
@@ -86,5 +89,26 @@ func TestKnobRegistryAndGOGC(t *testing.T) {
 	}
 	if k.Get() != 150 {
 		t.Fatalf("GOGC reads %g after Set(150)", k.Get())
+	}
+}
+
+func TestIsolationIsProcessWide(t *testing.T) {
+	iso := isolation()
+	if iso != isolation() {
+		t.Fatal("two isolators")
+	}
+	for i := 0; i < 5; i++ {
+		iso.Report("test/part", errors.New("boom"))
+	}
+	if iso.Allow("test/part") {
+		t.Fatal("a part that failed 5 times in a row is not isolated")
+	}
+	f, ok := hlstate.Live("isolation")
+	if !ok {
+		t.Fatal("isolation has no live view")
+	}
+	st, _ := f().([]autoscale.Status)
+	if len(st) != 1 || st[0].State != autoscale.Isolated || st[0].LastError != "boom" {
+		t.Fatalf("live view %+v", st)
 	}
 }

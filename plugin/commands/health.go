@@ -10,9 +10,20 @@ import (
 	humanize "github.com/dustin/go-humanize"
 	cmds "github.com/ipfs/go-ipfs-cmds"
 
+	"github.com/kubo-highload/highload/autoscale"
 	"github.com/kubo-highload/highload/health"
 	"github.com/kubo-highload/highload/plugin/hlstate"
 )
+
+// HealthOutput is the output of `ipfs stats highload health`: the
+// monitor's snapshot (its fields at the top level of the JSON) and the
+// parts components reported to the isolator.
+type HealthOutput struct {
+	health.Snapshot
+	// Isolation lists every name components reported on, with its state
+	// (healthy, isolated, probing); omitted when none reported.
+	Isolation []autoscale.Status `json:",omitempty"`
+}
 
 // errNoDaemon is returned by commands whose component runs in the daemon only.
 func errNoDaemon(what, key string) error {
@@ -41,12 +52,19 @@ readings that could not be taken. The monitor runs in the daemon only.
 		if !ok {
 			return errors.New("highload: health: unexpected live view type")
 		}
-		return cmds.EmitOnce(res, &s)
+		out := HealthOutput{Snapshot: s}
+		if iso, ok := hlstate.Live("isolation"); ok {
+			out.Isolation, _ = iso().([]autoscale.Status)
+		}
+		return cmds.EmitOnce(res, &out)
 	},
-	Type: health.Snapshot{},
+	Type: HealthOutput{},
 	Encoders: cmds.EncoderMap{
-		cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, s *health.Snapshot) error {
-			return writeHealth(w, s)
+		cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, s *HealthOutput) error {
+			if err := writeHealth(w, &s.Snapshot); err != nil {
+				return err
+			}
+			return writeIsolation(w, s.Isolation)
 		}),
 	},
 }
@@ -135,6 +153,24 @@ func writeHealth(w io.Writer, s *health.Snapshot) error {
 		}
 	}
 	fmt.Fprintf(w, "\nSamples: %d (last took %s); level changes: %d\n", s.Samples, s.SampleCost.Round(time.Microsecond), s.LevelChanges)
+	return nil
+}
+
+func writeIsolation(w io.Writer, st []autoscale.Status) error {
+	if len(st) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nIsolation:\n")
+	for _, s := range st {
+		fmt.Fprintf(w, "  %s: %s", s.Name, s.State)
+		if s.State != autoscale.Healthy {
+			fmt.Fprintf(w, " until %s (isolation %d in a row)", s.Until.UTC().Format(time.TimeOnly), s.Isolations)
+		}
+		if s.LastError != "" {
+			fmt.Fprintf(w, "; last error: %s", s.LastError)
+		}
+		fmt.Fprintln(w)
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubo-highload/highload/autoscale"
 	"github.com/kubo-highload/highload/autotune"
 	"github.com/kubo-highload/highload/health"
 )
@@ -69,5 +70,24 @@ func TestWriteTunerAndAdvice(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "1. [trend] open file descriptors") || !strings.Contains(b.String(), "change: raise the fd limit") {
 		t.Fatalf("advice text:\n%s", b.String())
+	}
+}
+
+func TestWriteIsolation(t *testing.T) {
+	var b bytes.Buffer
+	if err := writeIsolation(&b, nil); err != nil || b.Len() != 0 {
+		t.Fatalf("no names: %q, %v", b.String(), err)
+	}
+	err := writeIsolation(&b, []autoscale.Status{
+		{Name: "tiered/slow", State: autoscale.Isolated, Isolations: 2, Until: time.Unix(3600, 0), LastError: "disk gone"},
+		{Name: "tiered/fast", State: autoscale.Healthy},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"tiered/slow: isolated until 01:00:00 (isolation 2 in a row); last error: disk gone", "tiered/fast: healthy"} {
+		if !strings.Contains(b.String(), want) {
+			t.Fatalf("isolation text lacks %q:\n%s", want, b.String())
+		}
 	}
 }
