@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	humanize "github.com/dustin/go-humanize"
@@ -216,9 +217,18 @@ func startHealth(n *core.IpfsNode, _, r *hlconfig.Config) error {
 	if err != nil {
 		return fmt.Errorf("highload: health: %w", err)
 	}
+	// Rising levels are warnings, recoveries are news. The first call
+	// (from Subscribe) and the loop's may overlap, hence the atomic.
+	var prev atomic.Int32
+	prev.Store(int32(m.Level()))
 	m.Subscribe(func(l health.Level) {
 		s := m.Snapshot()
-		healthLog.Infof("pressure level %s (%s at %.0f%%)", l, s.Driver, 100*s.Pressure)
+		switch old := health.Level(prev.Swap(int32(l))); {
+		case l > old:
+			healthLog.Warnf("pressure level %s (%s at %.0f%%)", l, s.Driver, 100*s.Pressure)
+		case l < old:
+			healthLog.Infof("pressure level %s: recovered (%s at %.0f%%)", l, s.Driver, 100*s.Pressure)
+		}
 	})
 	m.Subscribe(dispatchPressure)
 	pressureMu.Lock()
