@@ -78,9 +78,13 @@ type Monitor struct {
 	samples uint64
 	changes uint64
 
-	subMu  sync.Mutex
-	subs   map[int]func(Level)
-	nextID int
+	// notifyMu orders deliveries: a subscriber's first call (from
+	// Subscribe) and the loop's notifications never interleave, so no
+	// subscriber sees a stale level after a newer one.
+	notifyMu sync.Mutex
+	subMu    sync.Mutex
+	subs     map[int]func(Level)
+	nextID   int
 
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -171,9 +175,11 @@ func (m *Monitor) Snapshot() Snapshot { return *m.snap.Load() }
 func (m *Monitor) Interval() time.Duration { return m.cfg.interval }
 
 // Subscribe calls f with the current level now and then with every new
-// level, in order, from the monitor's loop; f must not block. The returned
-// function cancels the subscription.
+// level, in order, from the monitor's loop; f must not block or call
+// Subscribe. The returned function cancels the subscription.
 func (m *Monitor) Subscribe(f func(Level)) (cancel func()) {
+	m.notifyMu.Lock()
+	defer m.notifyMu.Unlock()
 	m.subMu.Lock()
 	id := m.nextID
 	m.nextID++
@@ -188,6 +194,8 @@ func (m *Monitor) Subscribe(f func(Level)) (cancel func()) {
 }
 
 func (m *Monitor) notify(l Level) {
+	m.notifyMu.Lock()
+	defer m.notifyMu.Unlock()
 	m.subMu.Lock()
 	fs := make([]func(Level), 0, len(m.subs))
 	for _, f := range m.subs {

@@ -265,3 +265,43 @@ func TestNewSamplesBeforeReturning(t *testing.T) {
 		t.Fatalf("right after New: level %s, snapshot %+v", m.Level(), s)
 	}
 }
+
+func TestSubscribeWhileLevelsChange(t *testing.T) {
+	src := &rssSource{}
+	var n atomic.Int64
+	flip := SourceFunc(func(ctx context.Context) Sample {
+		// Alternate between critical and normal every sample.
+		if n.Add(1)%2 == 0 {
+			src.rss.Store(990)
+		} else {
+			src.rss.Store(10)
+		}
+		return src.Sample(ctx)
+	})
+	m, err := New(flip, WithMemoryBudget(1000), WithInterval(10*time.Millisecond), WithHorizon(0),
+		WithThresholds(Thresholds{ElevatedEnter: 0.8, ElevatedExit: 0.7, CriticalEnter: 0.95, CriticalExit: 0.85}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		var mu sync.Mutex
+		var last Level
+		cancel := m.Subscribe(func(l Level) { mu.Lock(); last = l; mu.Unlock() })
+		time.Sleep(15 * time.Millisecond)
+		cancel()
+		// After cancel no more calls arrive once the current one ends;
+		// what the subscriber saw last must be a level the monitor had.
+		mu.Lock()
+		if last != Normal && last != Critical {
+			t.Fatalf("subscriber saw %s", last)
+		}
+		mu.Unlock()
+	}
+	m.Close()
+	var mu sync.Mutex
+	var last Level = -1
+	m.Subscribe(func(l Level) { mu.Lock(); last = l; mu.Unlock() })
+	if last != m.Level() {
+		t.Fatalf("after Close: subscriber's level %s, monitor's %s", last, m.Level())
+	}
+}
