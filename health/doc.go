@@ -8,11 +8,12 @@
 // budget, the cgroup limit and the host's available memory), open file
 // descriptors against RLIMIT_NOFILE, and free space on each configured disk
 // path. A Holt linear-trend forecaster per resource gives the time until the
-// limit is reached. The highest current ratio drives a three-level pressure
-// state (Normal, Elevated, Critical) with hysteresis: separate enter and exit
+// limit is reached. The highest current ratio of memory and fds drives a
+// three-level pressure state (Normal, Elevated, Critical) with hysteresis: separate enter and exit
 // thresholds and a minimum dwell before stepping down, so the level does not
-// flap. A forecast exhaustion within the Horizon raises a warning and holds
-// the level at Elevated at least. A reading that cannot be taken (no cgroup,
+// flap. Disks warn (and are forecast) but do not move the level: shedding
+// work frees no disk space. A forecast memory or fd exhaustion within the
+// Horizon raises a warning and holds the level at Elevated at least. A reading that cannot be taken (no cgroup,
 // an unsupported platform) is recorded as unknown with the reason and simply
 // does not count; sampling never panics.
 //

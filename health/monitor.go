@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,8 +17,8 @@ type Snapshot struct {
 	// Level is the pressure level; LevelSince is when it was entered.
 	Level      Level
 	LevelSince time.Time
-	// Pressure is the highest ratio in Ratios, and Driver the resource it
-	// belongs to. PressureKnown is false when no ratio could be computed;
+	// Pressure is the highest ratio in Ratios other than the disks', and
+	// Driver the resource it belongs to. PressureKnown is false when no ratio could be computed;
 	// the level then stays where it was.
 	Pressure      float64
 	PressureKnown bool
@@ -223,7 +224,7 @@ func (m *Monitor) step(ctx context.Context) {
 
 	floor := Normal
 	for _, f := range snap.Forecasts {
-		if m.cfg.horizon > 0 && f.Exhausts && f.TimeToLimit <= m.cfg.horizon {
+		if m.cfg.horizon > 0 && f.Exhausts && f.TimeToLimit <= m.cfg.horizon && !strings.HasPrefix(f.Resource, ReadDisk+":") {
 			floor = Elevated
 		}
 	}
@@ -314,7 +315,10 @@ func (m *Monitor) derive(s Sample, now time.Time) Snapshot {
 	sort.Strings(names)
 	for _, n := range names {
 		r := snap.Ratios[n]
-		if !snap.PressureKnown || r > snap.Pressure {
+		// Disks warn and forecast but do not drive the level: shedding
+		// requests or shrinking caches does not free disk space, and a
+		// large volume at 85% is no reason to refuse work.
+		if !strings.HasPrefix(n, ReadDisk+":") && (!snap.PressureKnown || r > snap.Pressure) {
 			snap.Pressure, snap.Driver, snap.PressureKnown = r, n, true
 		}
 		if r >= m.cfg.thresholds.ElevatedEnter {

@@ -305,3 +305,33 @@ func TestSubscribeWhileLevelsChange(t *testing.T) {
 		t.Fatalf("after Close: subscriber's level %s, monitor's %s", last, m.Level())
 	}
 }
+
+func TestFullDiskWarnsButDoesNotRaiseLevel(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(0, 0)}
+	free := uint64(100)
+	src := SourceFunc(func(context.Context) Sample {
+		return Sample{RSS: 10, Disks: []DiskUsage{{Path: "/repo", Total: 10000, Free: free}},
+			Unknown: map[string]string{ReadSystemMem: "test"}}
+	})
+	m, err := newMonitor(src, WithMemoryBudget(1000), WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		free -= 10 // filling up: forecast within the horizon too
+		m.step(context.Background())
+		clk.Add(time.Second)
+	}
+	s := m.Snapshot()
+	if s.Level != Normal || s.Driver != ResourceMemory {
+		t.Fatalf("a 99%% full disk moved the level: %+v", s)
+	}
+	var warned, forecast bool
+	for _, w := range s.Warnings {
+		warned = warned || w.Resource == "disk:/repo"
+		forecast = forecast || w.Resource == "disk:/repo:forecast"
+	}
+	if !warned || !forecast {
+		t.Fatalf("warnings %+v: want the disk's level and forecast warnings", s.Warnings)
+	}
+}

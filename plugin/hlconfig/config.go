@@ -52,8 +52,9 @@ type ConnMgrConfig struct {
 
 // HealthConfig configures the resource monitor and its pressure levels.
 // Percentages are used/limit of the most loaded resource (memory against
-// MemoryBudget, the cgroup limit and the host; fds against RLIMIT_NOFILE;
-// each disk path). Each Exit value must be below its Enter value.
+// MemoryBudget, the cgroup limit and the host; fds against RLIMIT_NOFILE);
+// disk paths get warnings at the same percentages but do not change the
+// level. Each Exit value must be below its Enter value.
 type HealthConfig struct {
 	// Enabled starts the resource monitor in the daemon.
 	Enabled kconfig.Flag `default:"true" doc:"sample resources and publish pressure levels in the daemon"`
