@@ -18,7 +18,7 @@ import (
 type Holt struct {
 	alpha, beta  float64
 	level, slope float64
-	last         time.Time
+	first, last  time.Time
 	n            int
 }
 
@@ -37,7 +37,7 @@ func NewHolt(alpha, beta float64) *Holt {
 func (h *Holt) Observe(t time.Time, x float64) {
 	switch {
 	case h.n == 0:
-		h.level = x
+		h.level, h.first = x, t
 	case !t.After(h.last):
 		return
 	case h.n == 1:
@@ -59,6 +59,9 @@ func (h *Holt) Level() float64 { return h.level }
 
 // Slope returns the smoothed change per second.
 func (h *Holt) Slope() float64 { return h.slope }
+
+// Span is the time between the first and the latest observation.
+func (h *Holt) Span() time.Duration { return h.last.Sub(h.first) }
 
 // Ready reports whether enough observations arrived to forecast.
 func (h *Holt) Ready() bool { return h.n >= minForecastSamples }

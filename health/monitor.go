@@ -53,6 +53,16 @@ type Forecast struct {
 	TimeToLimit time.Duration
 	// Exhausts is true when the trend reaches the limit at all.
 	Exhausts bool
+	// Span is how long the trend has been observed. A forecast warns
+	// only once Span reaches the warm-up (1m by default), so a daemon
+	// that is still starting up and growing does not raise an alarm.
+	Span time.Duration
+}
+
+// warns reports whether f is an exhaustion within horizon on a trend
+// observed for at least warmup.
+func (f Forecast) warns(horizon, warmup time.Duration) bool {
+	return horizon > 0 && f.Exhausts && f.TimeToLimit <= horizon && f.Span >= warmup
 }
 
 // Warning is a limit that is near, or forecast to be reached.
@@ -118,6 +128,7 @@ func newMonitor(src Source, opts ...Option) (*Monitor, error) {
 		interval:   5 * time.Second,
 		thresholds: DefaultThresholds,
 		horizon:    30 * time.Minute,
+		warmup:     time.Minute,
 		alpha:      0.5,
 		beta:       0.2,
 		now:        time.Now,
@@ -224,7 +235,7 @@ func (m *Monitor) step(ctx context.Context) {
 
 	floor := Normal
 	for _, f := range snap.Forecasts {
-		if m.cfg.horizon > 0 && f.Exhausts && f.TimeToLimit <= m.cfg.horizon && !strings.HasPrefix(f.Resource, ReadDisk+":") {
+		if f.warns(m.cfg.horizon, m.cfg.warmup) && !strings.HasPrefix(f.Resource, ReadDisk+":") {
 			floor = Elevated
 		}
 	}
@@ -327,7 +338,7 @@ func (m *Monitor) derive(s Sample, now time.Time) Snapshot {
 		}
 	}
 	for _, f := range snap.Forecasts {
-		if m.cfg.horizon > 0 && f.Exhausts && f.TimeToLimit > 0 && f.TimeToLimit <= m.cfg.horizon {
+		if f.warns(m.cfg.horizon, m.cfg.warmup) && f.TimeToLimit > 0 {
 			snap.Warnings = append(snap.Warnings, Warning{Resource: f.Resource + ":forecast",
 				Message: fmt.Sprintf("%s forecast to reach its limit in %s", f.Resource, f.TimeToLimit.Round(time.Second))})
 		}
@@ -343,7 +354,7 @@ func (m *Monitor) trend(snap *Snapshot, name string, now time.Time, used, limit 
 		m.trends[name] = h
 	}
 	h.Observe(now, used)
-	f := Forecast{Resource: name, Used: h.Level(), Limit: limit, PerSecond: h.Slope()}
+	f := Forecast{Resource: name, Used: h.Level(), Limit: limit, PerSecond: h.Slope(), Span: h.Span()}
 	f.TimeToLimit, f.Exhausts = h.TimeTo(limit)
 	snap.Forecasts = append(snap.Forecasts, f)
 }

@@ -87,11 +87,15 @@ func TestMonitorForecastWarnsAndHoldsElevated(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 100 MiB growing 1 MiB/s: 1 GiB reached in about 15 minutes, well
-	// inside the horizon while the ratio is still low.
-	for i := 0; i < 10; i++ {
+	// inside the horizon while the ratio is still low. Within the first
+	// minute (the warm-up) it must not warn yet.
+	for i := 0; i < 16; i++ {
 		src.rss.Store(uint64(100+i*5) << 20)
 		m.step(context.Background())
 		clk.Add(5 * time.Second)
+		if i == 10 && (m.Level() != Normal || len(warned) != 0) {
+			t.Fatalf("warned within the warm-up: level %s, warnings %+v", m.Level(), warned)
+		}
 	}
 	snap := m.Snapshot()
 	if snap.Level != Elevated {
@@ -106,7 +110,7 @@ func TestMonitorForecastWarnsAndHoldsElevated(t *testing.T) {
 			f = &snap.Forecasts[i]
 		}
 	}
-	if f == nil || !f.Exhausts || f.TimeToLimit < 10*time.Minute || f.TimeToLimit > 20*time.Minute {
+	if f == nil || !f.Exhausts || f.TimeToLimit < 8*time.Minute || f.TimeToLimit > 20*time.Minute {
 		t.Fatalf("memory forecast %+v, want exhaustion in about 15m", f)
 	}
 }
@@ -313,7 +317,7 @@ func TestFullDiskWarnsButDoesNotRaiseLevel(t *testing.T) {
 		return Sample{RSS: 10, Disks: []DiskUsage{{Path: "/repo", Total: 10000, Free: free}},
 			Unknown: map[string]string{ReadSystemMem: "test"}}
 	})
-	m, err := newMonitor(src, WithMemoryBudget(1000), WithClock(clk.Now))
+	m, err := newMonitor(src, WithMemoryBudget(1000), WithClock(clk.Now), WithForecastWarmup(0))
 	if err != nil {
 		t.Fatal(err)
 	}

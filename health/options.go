@@ -13,6 +13,7 @@ type config struct {
 	thresholds Thresholds
 	budget     uint64
 	horizon    time.Duration
+	warmup     time.Duration
 	alpha      float64
 	beta       float64
 	now        func() time.Time
@@ -56,6 +57,18 @@ func WithHorizon(d time.Duration) Option {
 			return fmt.Errorf("health: horizon %s is negative", d)
 		}
 		c.horizon = d
+		return nil
+	}
+}
+
+// WithForecastWarmup sets how long a trend must be observed before its
+// forecast may warn or hold the level (default 1m).
+func WithForecastWarmup(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("health: forecast warm-up %s is negative", d)
+		}
+		c.warmup = d
 		return nil
 	}
 }

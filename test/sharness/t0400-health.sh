@@ -168,4 +168,17 @@ test_expect_success 'Health.Enabled false: the daemon runs without the monitor' 
 	hl_stop_daemon 0
 '
 
+test_expect_success PYTHON3 'DiskPaths auto: the repo and its datastore paths are watched' '
+	hl_ipfs 0 config --json Plugins.Plugins.highload.Config "{}" &&
+	hl_start_daemon 0 &&
+	hl_ipfs 0 stats highload health --enc=json >auto.json &&
+	REPO=$(hl_node_path 0) "$HL_PYTHON" -c "import json, os, sys
+d = json.load(open(\"auto.json\"))
+got = sorted(x[\"Path\"] for x in d[\"Disks\"])
+r = os.environ[\"REPO\"]
+want = sorted([r, r + \"/blocks\", r + \"/datastore\"])
+sys.exit(0 if got == want else \"disks %s, want %s\" % (got, want))" &&
+	hl_stop_daemon 0
+'
+
 test_done
