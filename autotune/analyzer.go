@@ -38,6 +38,11 @@ type Rule struct {
 	// Limit, when non-zero, is a level that is a problem on its own
 	// (reached from the Bad side).
 	Limit float64
+	// MinDelta is the smallest move that matters, in the metric's unit
+	// (per second for counters): an anomaly or trend smaller than this is
+	// not reported, however unusual. It keeps a near-idle series (CPU at
+	// 0.01 cores, say) from reporting noise as a finding.
+	MinDelta float64
 	// Advice is the config change to make when the metric goes wrong.
 	Advice string
 }
@@ -131,7 +136,7 @@ func judge(r Rule, ps []Point, zt, tc float64) []Finding {
 		f.Message = fmt.Sprintf("%s is %s, past the limit %s", r.What, num(last), num(r.Limit))
 		out = append(out, f)
 	}
-	if math.Abs(z) >= zt && bad(z) {
+	if math.Abs(z) >= zt && bad(z) && math.Abs(last-med) >= r.MinDelta {
 		f := base
 		f.Kind = "anomaly"
 		word := "rose"
@@ -144,7 +149,7 @@ func judge(r Rule, ps []Point, zt, tc float64) []Finding {
 	span := ps[len(ps)-1].T.Sub(ps[0].T)
 	move := theilSen(ps) * span.Seconds()
 	scale := math.Max(math.Abs(med), 1e-9)
-	if rel := move / scale; math.Abs(rel) >= tc && bad(move) && math.Abs(kendallTau(ps)) >= 0.5 {
+	if rel := move / scale; math.Abs(rel) >= tc && bad(move) && math.Abs(move) >= r.MinDelta && math.Abs(kendallTau(ps)) >= 0.5 {
 		f := base
 		f.Kind = "trend"
 		word := "risen"

@@ -94,6 +94,26 @@ func TestAnalyzerLimitAndShortSeries(t *testing.T) {
 	}
 }
 
+func TestAnalyzerMinDelta(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	var ps []Point
+	for i := 0; i < 20; i++ {
+		v := 0.010 + 0.001*float64(i%3)
+		if i == 19 {
+			v = 0.05 // five times the usual, but a twentieth of a core
+		}
+		ps = append(ps, Point{T: t0.Add(time.Duration(i) * 5 * time.Second), V: v})
+	}
+	rule := Rule{Metric: "cpu", What: "CPU (cores)", Bad: BadWhenHigh, Advice: "x"}
+	if fs := (Analyzer{Rules: []Rule{rule}}).Analyze(map[string][]Point{"cpu": ps}); len(fs) != 1 {
+		t.Fatalf("without MinDelta: %+v, want one anomaly", fs)
+	}
+	rule.MinDelta = 0.25
+	if fs := (Analyzer{Rules: []Rule{rule}}).Analyze(map[string][]Point{"cpu": ps}); len(fs) != 0 {
+		t.Fatalf("a 0.04-core move reported with MinDelta 0.25: %+v", fs)
+	}
+}
+
 func TestRatesRestartOnCounterReset(t *testing.T) {
 	t0 := time.Unix(0, 0)
 	ps := []Point{{t0, 0}, {t0.Add(time.Second), 10}, {t0.Add(2 * time.Second), 3}, {t0.Add(3 * time.Second), 8}}

@@ -74,19 +74,19 @@ func recordSeries(n *core.IpfsNode, s health.Snapshot) {
 // adviceRules says what each recorded series means and what to change.
 func adviceRules(s health.Snapshot) []autotune.Rule {
 	rules := []autotune.Rule{
-		{Metric: seriesRSS, What: "resident memory (bytes)", Bad: autotune.BadWhenHigh,
+		{Metric: seriesRSS, What: "resident memory (bytes)", Bad: autotune.BadWhenHigh, MinDelta: 64 << 20,
 			Advice: "set Config.Health.MemoryBudget so pressure levels engage before the host runs out; lower Config.Bitswap.MaxOutstandingBytesPerPeer"},
-		{Metric: seriesHeap, What: "Go heap in use (bytes)", Bad: autotune.BadWhenHigh,
+		{Metric: seriesHeap, What: "Go heap in use (bytes)", Bad: autotune.BadWhenHigh, MinDelta: 64 << 20,
 			Advice: "lower Config.Bitswap.MaxOutstandingBytesPerPeer and Config.Bitswap.EngineBlockstoreWorkerCount; enable Config.AutoTune to trade GC CPU for memory"},
-		{Metric: seriesGoroutines, What: "goroutines", Bad: autotune.BadWhenHigh,
+		{Metric: seriesGoroutines, What: "goroutines", Bad: autotune.BadWhenHigh, MinDelta: 500,
 			Advice: "lower Config.Bitswap.EngineBlockstoreWorkerCount and Swarm.ConnMgr.HighWater"},
-		{Metric: seriesFDs, What: "open file descriptors", Bad: autotune.BadWhenHigh,
+		{Metric: seriesFDs, What: "open file descriptors", Bad: autotune.BadWhenHigh, MinDelta: 100,
 			Advice: "raise the fd limit (IPFS_FD_MAX or ulimit -n) or lower Swarm.ConnMgr.HighWater"},
-		{Metric: seriesCPU, What: "CPU used by the daemon (cores)", Bad: autotune.BadWhenHigh,
+		{Metric: seriesCPU, What: "CPU used by the daemon (cores)", Bad: autotune.BadWhenHigh, MinDelta: 0.25,
 			Advice: "lower Config.Bitswap.TaskWorkerCount and Config.Bitswap.EngineTaskWorkerCount, or give the daemon more cores"},
-		{Metric: seriesSent, What: "Bitswap blocks sent per second", Counter: true, Bad: autotune.BadWhenLow,
+		{Metric: seriesSent, What: "Bitswap blocks sent per second", Counter: true, Bad: autotune.BadWhenLow, MinDelta: 10,
 			Advice: "if peers still want blocks, raise Config.Bitswap.EngineBlockstoreWorkerCount and check the datastore's disk"},
-		{Metric: seriesDup, What: "duplicate blocks received per second", Counter: true, Bad: autotune.BadWhenHigh,
+		{Metric: seriesDup, What: "duplicate blocks received per second", Counter: true, Bad: autotune.BadWhenHigh, MinDelta: 5,
 			Advice: "duplicates waste bandwidth: keep Internal.Bitswap.BroadcastControl enabled and lower its MaxPeers"},
 	}
 	if s.FDLimit > 0 {
@@ -94,7 +94,7 @@ func adviceRules(s health.Snapshot) []autotune.Rule {
 	}
 	for _, d := range s.Disks {
 		r := autotune.Rule{Metric: seriesDiskFree + d.Path, What: "free space on " + d.Path + " (bytes)",
-			Bad: autotune.BadWhenLow, Advice: "run `ipfs repo gc`, lower Datastore.StorageMax, or move " + d.Path + " to a larger disk"}
+			Bad: autotune.BadWhenLow, MinDelta: 1 << 30, Advice: "run `ipfs repo gc`, lower Datastore.StorageMax, or move " + d.Path + " to a larger disk"}
 		if d.Total > 0 {
 			r.Limit = 0.05 * float64(d.Total)
 		}
