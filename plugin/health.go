@@ -244,8 +244,11 @@ func startHealth(n *core.IpfsNode, _, r *hlconfig.Config) error {
 	if budget > 0 {
 		budgetText = "budget " + humanize.IBytes(budget)
 	}
-	hlstate.SetComponent("health", hlstate.StatusActive, fmt.Sprintf("sampling every %s; %s; %d disk path(s)",
-		m.Interval(), budgetText, len(paths)))
+	base := fmt.Sprintf("sampling every %s; %s; %d disk path(s)", m.Interval(), budgetText, len(paths))
+	// `ipfs stats highload` shows the level beside the settings.
+	m.Subscribe(func(l health.Level) {
+		hlstate.SetComponent("health", hlstate.StatusActive, base+"; level "+l.String())
+	})
 	if r.Metrics.Enabled.WithDefault(true) {
 		if err := registerCollector(healthCollector{}); err != nil {
 			return err

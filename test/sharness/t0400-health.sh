@@ -99,7 +99,7 @@ test_expect_success PYTHON3 'daemon: the monitor keeps sampling' '
 
 test_expect_success 'daemon: stats lists health and autotune active' '
 	hl_ipfs 0 stats highload >stats-on.txt &&
-	grep -E "^  health +active +sampling every 200ms" stats-on.txt &&
+	grep -E "^  health +active +sampling every 200ms; budget 64 GiB; 0 disk path\(s\); level normal$" stats-on.txt &&
 	grep -E "^  autotune +active +window 1s; 1 knob" stats-on.txt
 '
 
