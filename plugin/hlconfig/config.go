@@ -50,16 +50,48 @@ type ConnMgrConfig struct {
 	Enabled kconfig.Flag `default:"true" doc:"use the adaptive connection manager (not built yet)"`
 }
 
-// HealthConfig configures the resource monitor (not built yet).
+// HealthConfig configures the resource monitor and its pressure levels.
+// Percentages are used/limit of the most loaded resource (memory against
+// MemoryBudget, the cgroup limit and the host; fds against RLIMIT_NOFILE);
+// disk paths get warnings at the same percentages but do not change the
+// level. Each Exit value must be below its Enter value.
 type HealthConfig struct {
-	// Enabled will start the resource monitor on online nodes.
-	Enabled kconfig.Flag `default:"true" doc:"sample resources and publish pressure levels (not built yet)"`
+	// Enabled starts the resource monitor in the daemon.
+	Enabled kconfig.Flag `default:"true" doc:"sample resources and publish pressure levels in the daemon"`
+	// Interval is the time between samples.
+	Interval *kconfig.OptionalDuration `json:",omitempty" default:"5s" range:"100ms,10m" doc:"time between resource samples"`
+	// MemoryBudget is the RSS this daemon may use; 0 means no budget of
+	// its own (the cgroup limit and the host's memory still count).
+	MemoryBudget *kconfig.OptionalBytes `json:",omitempty" default:"0" range:"0,64TiB" doc:"resident memory the daemon may use; 0: no budget of its own"`
+	// ElevatedPercent is the usage at which the level becomes elevated.
+	ElevatedPercent *kconfig.OptionalInteger `json:",omitempty" default:"80" range:"1,100" doc:"usage % at which the level becomes elevated"`
+	// ElevatedExitPercent is the usage below which elevated returns to normal.
+	ElevatedExitPercent *kconfig.OptionalInteger `json:",omitempty" default:"70" range:"1,100" doc:"usage % below which elevated returns to normal"`
+	// CriticalPercent is the usage at which the level becomes critical.
+	CriticalPercent *kconfig.OptionalInteger `json:",omitempty" default:"95" range:"1,100" doc:"usage % at which the level becomes critical"`
+	// CriticalExitPercent is the usage below which critical steps down.
+	CriticalExitPercent *kconfig.OptionalInteger `json:",omitempty" default:"85" range:"1,100" doc:"usage % below which critical steps down"`
+	// MinDwell is how long a level is held before it may step down.
+	MinDwell *kconfig.OptionalDuration `json:",omitempty" default:"10s" range:"0s,1h" doc:"time a level is held before it may step down"`
+	// Horizon is how far ahead a forecast exhaustion raises a warning.
+	Horizon *kconfig.OptionalDuration `json:",omitempty" default:"30m" range:"0s,24h" doc:"warn when a limit is forecast to be reached within this time; 0s: off"`
+	// DiskPaths are the paths whose filesystems are watched, separated by
+	// ':'; the word "auto" stands for the repo and every path in
+	// Datastore.Spec.
+	DiskPaths *kconfig.OptionalString `json:",omitempty" default:"auto" doc:"':'-separated paths whose free space is watched; auto: the repo and Datastore.Spec paths"`
 }
 
-// AutoTuneConfig configures the tuner (not built yet).
+// AutoTuneConfig configures the tuner.
 type AutoTuneConfig struct {
-	// Enabled will start the tuner on online nodes.
-	Enabled kconfig.Flag `default:"false" doc:"let the tuner change live knobs (not built yet)"`
+	// Enabled starts the tuner in the daemon.
+	Enabled kconfig.Flag `default:"false" doc:"let the tuner change live knobs in the daemon"`
+	// Window is the observation window: one change is judged per window.
+	Window *kconfig.OptionalDuration `json:",omitempty" default:"1m" range:"1s,1h" doc:"observation window; one change is judged per window"`
+	// P99Limit is the latency constraint of the default objective.
+	P99Limit *kconfig.OptionalDuration `json:",omitempty" default:"500ms" range:"1ms,1m" doc:"p99 latency the objective penalises beyond"`
+	// TuneGOGC registers the Go GC target as a knob (not when the GOGC
+	// environment variable is set).
+	TuneGOGC kconfig.Flag `default:"true" doc:"let the tuner change the Go GC target (GOGC) unless GOGC is set"`
 }
 
 // MetricsConfig configures the plugin's Prometheus collectors.

@@ -19,7 +19,19 @@ Config.Bitswap.EngineTaskWorkerCount=8
 Config.Bitswap.EngineBlockstoreWorkerCount=128
 Config.ConnMgr.Enabled=true
 Config.Health.Enabled=true
+Config.Health.Interval="5s"
+Config.Health.MemoryBudget="0"
+Config.Health.ElevatedPercent=80
+Config.Health.ElevatedExitPercent=70
+Config.Health.CriticalPercent=95
+Config.Health.CriticalExitPercent=85
+Config.Health.MinDwell="10s"
+Config.Health.Horizon="30m0s"
+Config.Health.DiskPaths="auto"
 Config.AutoTune.Enabled=false
+Config.AutoTune.Window="1m0s"
+Config.AutoTune.P99Limit="500ms"
+Config.AutoTune.TuneGOGC=true
 Config.Metrics.Enabled=true'
 
 # plugin_json N FILE: node N's Plugins.Plugins.highload as JSON in FILE.

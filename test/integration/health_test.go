@@ -1,0 +1,295 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ipfs/kubo/config"
+	"github.com/ipfs/kubo/test/cli/harness"
+)
+
+// healthSnap mirrors the fields of `ipfs stats highload health --enc=json`
+// (health.Snapshot) that the tests read; kept separate so that the test
+// checks the wire format.
+type healthSnap struct {
+	Level         string
+	Pressure      float64
+	PressureKnown bool
+	Driver        string
+	RSS           uint64
+	MemoryBudget  uint64
+	FDs, FDLimit  uint64
+	Samples       uint64
+	LevelChanges  uint64
+	Ratios        map[string]float64
+	Unknown       map[string]string
+}
+
+func healthOf(t *testing.T, n *harness.Node) healthSnap {
+	t.Helper()
+	res := mustRun(t, n, cmdTimeout, nil, "stats", "highload", "health", "--enc=json")
+	var s healthSnap
+	if err := json.Unmarshal(res.Stdout.Bytes(), &s); err != nil {
+		t.Fatalf("decoding `ipfs stats highload health --enc=json`: %v\n%s", err, res.Stdout.String())
+	}
+	return s
+}
+
+// healthConfig is the Health section used by these tests: fast sampling,
+// no disk paths (the test machine's disk usage must not drive the level).
+func healthConfig(extra map[string]any) map[string]any {
+	h := map[string]any{"Interval": "200ms", "DiskPaths": ""}
+	for k, v := range extra {
+		h[k] = v
+	}
+	return h
+}
+
+// randomBytes returns n pseudo-random bytes that no other run produces.
+func randomBytes(n int) []byte {
+	seed := uint64(time.Now().UnixNano())
+	r := rand.New(rand.NewPCG(seed, seed>>7))
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8; j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return b
+}
+
+// TestHealthMemoryPressureAndRecovery gives the daemon a memory budget of
+// twice its idle RSS with low thresholds, drives RSS up by adding a large
+// file, and watches the level rise and then fall back to normal once the
+// load stops.
+func TestHealthMemoryPressureAndRecovery(t *testing.T) {
+	t.Parallel()
+	defer failOnPanic(t)
+	n := newNode(t, newHarness(t, ourBin(t)))
+
+	// 1. Idle RSS of this binary on this machine, without a budget.
+	setPlugin(n, config.Plugin{Config: map[string]any{"Health": healthConfig(nil)}})
+	startDaemon(n)
+	var idle healthSnap
+	if err := waitFor(30*time.Second, func() (bool, string) {
+		idle = healthOf(t, n)
+		return idle.Samples >= 3 && idle.RSS > 0, fmt.Sprintf("%+v", idle)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if idle.Level != "normal" || !idle.PressureKnown || idle.FDLimit == 0 {
+		t.Fatalf("idle snapshot: %+v", idle)
+	}
+	text := mustRun(t, n, cmdTimeout, nil, "stats", "highload", "health").Stdout.String()
+	for _, want := range []string{"Pressure level: normal", "Memory:  RSS", "(no budget set)", "FDs:"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("health text lacks %q:\n%s", want, text)
+		}
+	}
+	stopDaemon(t, n)
+
+	// 2. Budget twice the idle RSS: idle sits near 50%, elevated at 58%,
+	// critical at 65% (a 160 MB add took RSS to 75-77% of such a budget
+	// here). Critical also returns freed heap to the OS, which is what
+	// lets RSS fall back soon after the load.
+	budget := 2 * idle.RSS
+	setPlugin(n, config.Plugin{Config: map[string]any{"Health": healthConfig(map[string]any{
+		"MemoryBudget":        budget,
+		"ElevatedPercent":     58,
+		"ElevatedExitPercent": 55,
+		"CriticalPercent":     65,
+		"CriticalExitPercent": 60,
+		"MinDwell":            "1s",
+	})}})
+	startDaemon(n)
+	if err := waitFor(30*time.Second, func() (bool, string) {
+		s := healthOf(t, n)
+		return s.Samples >= 3 && s.Level == "normal", fmt.Sprintf("%+v", s)
+	}); err != nil {
+		t.Fatalf("not normal at idle with budget %d: %v", budget, err)
+	}
+
+	// 3. Load: add 160 MB while polling the level.
+	var (
+		mu   sync.Mutex
+		seen []string
+		peak healthSnap
+	)
+	watch := func() {
+		s := healthOf(t, n)
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) == 0 || seen[len(seen)-1] != s.Level {
+			seen = append(seen, s.Level)
+		}
+		if s.RSS > peak.RSS {
+			peak = s
+		}
+	}
+	var added atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res := run(n, transferTimeout, bytes.NewReader(randomBytes(160<<20)), "add", "-Q", "--pin=false")
+		added.Store(res.Err == nil)
+	}()
+	if err := waitFor(60*time.Second, func() (bool, string) {
+		watch()
+		mu.Lock()
+		defer mu.Unlock()
+		up := false
+		for _, l := range seen {
+			up = up || l == "elevated" || l == "critical"
+		}
+		return up, fmt.Sprintf("levels %v, peak RSS %d of budget %d", seen, peak.RSS, budget)
+	}); err != nil {
+		t.Fatalf("the level never rose under load: %v", err)
+	}
+	<-done
+	if !added.Load() {
+		t.Fatal("ipfs add of the load file failed")
+	}
+
+	// 4. Recovery once the load has stopped.
+	if err := waitFor(120*time.Second, func() (bool, string) {
+		watch()
+		s := healthOf(t, n)
+		return s.Level == "normal", fmt.Sprintf("level %s at %.0f%% (RSS %d of %d)", s.Level, 100*s.Pressure, s.RSS, budget)
+	}); err != nil {
+		t.Fatalf("no recovery after the load stopped: %v (levels seen %v)", err, seen)
+	}
+	final := healthOf(t, n)
+	mu.Lock()
+	t.Logf("budget %d, idle RSS %d, peak RSS %d (%.0f%%), levels %v, level changes %d",
+		budget, idle.RSS, peak.RSS, 100*float64(peak.RSS)/float64(budget), seen, final.LevelChanges)
+	mu.Unlock()
+	if final.LevelChanges < 2 || final.MemoryBudget != budget {
+		t.Fatalf("final snapshot %+v: want at least two level changes and the budget", final)
+	}
+	lines := metrics(t, n)
+	if got := withPrefix(lines, "highload_health_level "); len(got) != 1 || got[0] != "highload_health_level 0" {
+		t.Fatalf("highload_health_level: %v", got)
+	}
+	if got := withPrefix(lines, "highload_health_level_changes_total "); len(got) != 1 {
+		t.Fatalf("highload_health_level_changes_total: %v", got)
+	}
+}
+
+// tunerStatus mirrors the parts of `ipfs stats highload autotune --enc=json`
+// the test reads.
+type tunerStatus struct {
+	State   string
+	Frozen  bool
+	Windows uint64
+	Skipped uint64
+	Knobs   []struct {
+		Name     string
+		Value    float64
+		Min, Max float64
+	}
+	Changes []struct {
+		Seq           uint64
+		Kind, Knob    string
+		From, To      float64
+		Reason        string
+		Before, After *float64
+		Outcome       string
+	}
+}
+
+func tunerOf(t *testing.T, n *harness.Node) tunerStatus {
+	t.Helper()
+	res := mustRun(t, n, cmdTimeout, nil, "stats", "highload", "autotune", "--enc=json")
+	var s tunerStatus
+	if err := json.Unmarshal(res.Stdout.Bytes(), &s); err != nil {
+		t.Fatalf("decoding `ipfs stats highload autotune --enc=json`: %v\n%s", err, res.Stdout.String())
+	}
+	return s
+}
+
+// TestAutoTuneActsUnderLoad serves blocks from a daemon whose tuner runs
+// with a 1s window, and checks that the tuner acts: its change log fills,
+// each change has a reason and a before figure, the knob stays in bounds,
+// and freeze stops it.
+func TestAutoTuneActsUnderLoad(t *testing.T) {
+	t.Parallel()
+	defer failOnPanic(t)
+	h := newHarness(t, ourBin(t))
+	server, client := newNode(t, h), newNode(t, h)
+	setPlugin(server, config.Plugin{Config: map[string]any{
+		"Health":   healthConfig(nil),
+		"AutoTune": map[string]any{"Enabled": true, "Window": "1s"},
+	}})
+	startDaemon(server)
+	startDaemon(client)
+	connect(t, client, server)
+
+	if s := tunerOf(t, server); len(s.Knobs) != 1 || s.Knobs[0].Name != "go.GOGC" {
+		t.Fatalf("knobs: %+v", s.Knobs)
+	}
+
+	// Load: the client fetches fresh 4 MiB files from the server until the
+	// tuner has tried something.
+	stop := make(chan struct{})
+	loadDone := make(chan struct{})
+	var fetched atomic.Int64
+	go func() {
+		defer close(loadDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			res := run(server, transferTimeout, bytes.NewReader(randomBytes(4<<20)), "add", "-Q", "--pin=false")
+			if res.Err != nil {
+				continue
+			}
+			cid := strings.TrimSpace(res.Stdout.String())
+			if run(client, transferTimeout, nil, "--timeout=30s", "cat", cid).Err == nil {
+				fetched.Add(1)
+			}
+		}
+	}()
+	var st tunerStatus
+	err := waitFor(150*time.Second, func() (bool, string) {
+		st = tunerOf(t, server)
+		return len(st.Changes) >= 2, fmt.Sprintf("state %s, windows %d (skipped %d), %d changes, %d files fetched",
+			st.State, st.Windows, st.Skipped, len(st.Changes), fetched.Load())
+	})
+	close(stop)
+	<-loadDone
+	if err != nil {
+		t.Fatalf("the tuner did not act under load: %v", err)
+	}
+	for _, c := range st.Changes {
+		if c.Reason == "" || c.Knob != "go.GOGC" || c.To < 50 || c.To > 400 || c.From < 50 || c.From > 400 {
+			t.Fatalf("change %+v: want a reason and values within [50, 400]", c)
+		}
+		if c.Kind == "trial" && c.Before == nil {
+			t.Fatalf("trial %+v has no before figure", c)
+		}
+		t.Logf("change #%d %s %s %g -> %g (%s): %s", c.Seq, c.Kind, c.Knob, c.From, c.To, c.Outcome, c.Reason)
+	}
+	text := mustRun(t, server, cmdTimeout, nil, "stats", "highload", "autotune").Stdout.String()
+	if !strings.Contains(text, "go.GOGC") || !strings.Contains(text, "#1 ") {
+		t.Fatalf("autotune text lacks the knob or the first change:\n%s", text)
+	}
+
+	mustRun(t, server, cmdTimeout, nil, "stats", "highload", "autotune", "freeze", "-r", "integration test")
+	frozen := tunerOf(t, server)
+	if !frozen.Frozen || frozen.State != "frozen" {
+		t.Fatalf("after freeze: %+v", frozen)
+	}
+	if k := frozen.Knobs[0]; k.Value < 50 || k.Value > 400 {
+		t.Fatalf("GOGC %g outside its bounds", k.Value)
+	}
+}
