@@ -16,7 +16,7 @@ var (
 	descProtected = prometheus.NewDesc("highload_connmgr_protected_peers",
 		"Protected peers.", nil, nil)
 	descTrimRounds = prometheus.NewDesc("highload_connmgr_trim_rounds_total",
-		"Trim rounds run.", nil, nil)
+		"Trim rounds that closed connections.", nil, nil)
 	descTrimmed = prometheus.NewDesc("highload_connmgr_trimmed_connections_total",
 		"Connections closed by trimming.", nil, nil)
 	descChanges = prometheus.NewDesc("highload_connmgr_watermark_changes_total",

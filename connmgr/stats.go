@@ -33,7 +33,8 @@ type Stats struct {
 	// Connects and Disconnects count connection events since start.
 	Connects    uint64 `json:"connects"`
 	Disconnects uint64 `json:"disconnects"`
-	// TrimRounds and Trimmed count trim rounds and connections closed by them.
+	// TrimRounds counts trim rounds that closed connections; Trimmed counts
+	// the connections they closed.
 	TrimRounds uint64 `json:"trim_rounds"`
 	Trimmed    uint64 `json:"trimmed"`
 	// LastTrim is when the last round ran (zero: never).

@@ -64,7 +64,9 @@ func (m *Manager) backgroundRound() bool {
 		return false
 	}
 	closed := m.trimRound(min(m.cfg.MaxTrimPerRound, count-low))
-	if count-closed <= low {
+	// Re-count: connections that arrived during the round keep the drain
+	// going until LowWater is really reached.
+	if m.ConnCount() <= low {
 		m.draining.Store(false)
 		return false
 	}
@@ -182,8 +184,12 @@ func (m *Manager) trimRound(n int) int {
 		log.Debugw("trimming connection", "peer", c.RemotePeer())
 		_ = c.CloseWithError(network.ConnGarbageCollected)
 	}
-	m.trimRounds.Add(1)
-	m.trimmedConns.Add(uint64(len(selected)))
-	m.lastTrim.Store(m.now().UnixNano())
+	if len(selected) > 0 {
+		// Only rounds that closed something count: a manager stuck above
+		// HighWater with only protected or young peers re-checks every tick.
+		m.trimRounds.Add(1)
+		m.trimmedConns.Add(uint64(len(selected)))
+		m.lastTrim.Store(m.now().UnixNano())
+	}
 	return len(selected)
 }
