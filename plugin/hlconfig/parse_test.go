@@ -159,8 +159,8 @@ func TestParseStringList(t *testing.T) {
 	}
 	for in, want := range map[string]string{
 		`{"ConnMgr":{"ProtectedPeers":"/ip4/1.2.3.4"}}`: `Config.ConnMgr.ProtectedPeers: "/ip4/1.2.3.4" is not a list of strings`,
-		`{"ConnMgr":{"ProtectedPeers":["a",3]}}`:       `Config.ConnMgr.ProtectedPeers[1]: 3 is not a string`,
-		`{"ConnMgr":{"ProtectedPeers":[{}]}}`:          `Config.ConnMgr.ProtectedPeers[0]: an object is not a string`,
+		`{"ConnMgr":{"ProtectedPeers":["a",3]}}`:        `Config.ConnMgr.ProtectedPeers[1]: 3 is not a string`,
+		`{"ConnMgr":{"ProtectedPeers":[{}]}}`:           `Config.ConnMgr.ProtectedPeers[0]: an object is not a string`,
 	} {
 		_, err := Parse(mustJSON(t, in))
 		if err == nil || !strings.Contains(err.Error(), want) {
