@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	ma "github.com/multiformats/go-multiaddr"
 	"go.uber.org/fx"
 
@@ -128,6 +129,7 @@ func hostOptionDecorator(c *hlconfig.ConnMgrConfig) func(hostOptionIn) klibp2p.H
 					return fmt.Errorf("highload: %w", err)
 				}
 				lc.ConnManager = mgr
+				tuneMuxers(lc, c)
 				return nil
 			}
 			opts = append(opts, swap)
@@ -143,6 +145,23 @@ func hostOptionDecorator(c *hlconfig.ConnMgrConfig) func(hostOptionIn) klibp2p.H
 			current.Unlock()
 			return h, nil
 		}
+	}
+}
+
+// tuneMuxers replaces the yamux muxer's config with a copy carrying the
+// idle-cost settings of c (keep-alive, RTT measurement, stream backlog). The
+// other muxers (none in Kubo today) are left alone.
+func tuneMuxers(lc *libp2p.Config, c *hlconfig.ConnMgrConfig) {
+	for i, m := range lc.Muxers {
+		t, ok := m.Muxer.(*yamux.Transport)
+		if !ok {
+			continue
+		}
+		yc := *t.Config()
+		yc.KeepAliveInterval = c.MuxerKeepAlive.WithDefault(yc.KeepAliveInterval)
+		yc.MeasureRTTInterval = c.MuxerRTTInterval.WithDefault(yc.MeasureRTTInterval)
+		yc.AcceptBacklog = int(c.MuxerAcceptBacklog.WithDefault(int64(yc.AcceptBacklog)))
+		lc.Muxers[i].Muxer = (*yamux.Transport)(&yc)
 	}
 }
 
@@ -290,7 +309,8 @@ func startConnMgr(n *core.IpfsNode, _, r *hlconfig.Config) error {
 		}
 	}
 	hlstate.SetComponent("connmgr", hlstate.StatusActive, fmt.Sprintf(
-		"adaptive manager in the host: LowWater %d, HighWater %d (bounds %d-%d), grace %s, %d pool peers",
-		m.LowWater(), m.HighWater(), m.Stats().Bounds.MinHighWater, m.Stats().Bounds.MaxHighWater, m.GracePeriod(), len(peers)))
+		"adaptive manager in the host: LowWater %d, HighWater %d (bounds %d-%d), grace %s, %d pool peers; yamux keep-alive %s, RTT %s, backlog %d",
+		m.LowWater(), m.HighWater(), m.Stats().Bounds.MinHighWater, m.Stats().Bounds.MaxHighWater, m.GracePeriod(), len(peers),
+		c.MuxerKeepAlive.WithDefault(0), c.MuxerRTTInterval.WithDefault(0), c.MuxerAcceptBacklog.WithDefault(0)))
 	return nil
 }

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	kconfig "github.com/ipfs/kubo/config"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
 
 	"github.com/kubo-highload/highload/plugin/hlconfig"
 )
@@ -93,5 +96,22 @@ func TestPressureHook(t *testing.T) {
 	}
 	if connMgrQuality() != nil {
 		t.Fatal("quality without a manager")
+	}
+}
+
+func TestTuneMuxers(t *testing.T) {
+	lc := &libp2p.Config{Muxers: []tptu.StreamMuxer{{ID: yamux.ID, Muxer: yamux.DefaultTransport}}}
+	c := (&hlconfig.Config{}).Resolved().ConnMgr
+	c.MuxerAcceptBacklog = kconfig.NewOptionalInteger(64)
+	tuneMuxers(lc, c)
+	got := lc.Muxers[0].Muxer.(*yamux.Transport).Config()
+	if got.KeepAliveInterval != 2*time.Minute || got.MeasureRTTInterval != 5*time.Minute || got.AcceptBacklog != 64 {
+		t.Errorf("tuned yamux config: keep-alive %s, RTT %s, backlog %d", got.KeepAliveInterval, got.MeasureRTTInterval, got.AcceptBacklog)
+	}
+	if got.MaxStreamWindowSize != yamux.DefaultTransport.Config().MaxStreamWindowSize {
+		t.Error("other yamux settings not kept")
+	}
+	if d := yamux.DefaultTransport.Config(); d.KeepAliveInterval != 30*time.Second || d.AcceptBacklog != 256 {
+		t.Error("libp2p's shared DefaultTransport was modified")
 	}
 }

@@ -74,6 +74,12 @@ type ConnMgrConfig struct {
 	ReconnectMaxBackoff *kconfig.OptionalDuration `json:",omitempty" default:"5m" range:"1s,24h" doc:"longest redial delay of a pool peer"`
 	// KeepAlive is how often connected pool peers are pinged.
 	KeepAlive *kconfig.OptionalDuration `json:",omitempty" default:"30s" range:"1s,1h" doc:"ping interval of connected pool peers"`
+	// MuxerKeepAlive is yamux's keep-alive ping interval on every connection (libp2p: 30s).
+	MuxerKeepAlive *kconfig.OptionalDuration `json:",omitempty" default:"2m" range:"10s,1h" doc:"yamux keep-alive ping interval per connection (libp2p: 30s)"`
+	// MuxerRTTInterval is how often yamux measures each connection's round trip (libp2p: 30s).
+	MuxerRTTInterval *kconfig.OptionalDuration `json:",omitempty" default:"5m" range:"10s,1h" doc:"yamux RTT measurement interval per connection (libp2p: 30s)"`
+	// MuxerAcceptBacklog is yamux's backlog of unaccepted inbound and unacknowledged outbound streams (libp2p: 256).
+	MuxerAcceptBacklog *kconfig.OptionalInteger `json:",omitempty" default:"256" range:"16,4096" doc:"yamux stream backlog per connection (libp2p: 256)"`
 }
 
 // HealthConfig configures the resource monitor (not built yet).
