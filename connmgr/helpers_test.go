@@ -33,6 +33,7 @@ type fakeConn struct {
 	streams      int
 	mu           sync.Mutex
 	closed       bool
+	onClose      func() // called once, on the first close
 }
 
 func (c *fakeConn) RemotePeer() peer.ID { return c.remote }
@@ -44,8 +45,13 @@ func (c *fakeConn) RemoteMultiaddr() ma.Multiaddr {
 }
 func (c *fakeConn) CloseWithError(network.ConnErrorCode) error {
 	c.mu.Lock()
+	first := !c.closed
 	c.closed = true
+	f := c.onClose
 	c.mu.Unlock()
+	if first && f != nil {
+		f()
+	}
 	return nil
 }
 func (c *fakeConn) Close() error { return c.CloseWithError(0) }

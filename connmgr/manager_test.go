@@ -3,6 +3,7 @@ package connmgr
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -279,5 +280,54 @@ func TestDecayingTags(t *testing.T) {
 	}
 	if _, err := d.RegisterDecayingTag("dht", time.Hour, connmgr.DecayFixed(1), connmgr.BumpSumUnbounded()); err != nil {
 		t.Errorf("name not free after Close: %v", err)
+	}
+}
+
+func TestNoTrimStormOnConnect(t *testing.T) {
+	clk := newFakeClock()
+	m := newTestManager(t, Config{LowWater: 5, HighWater: 10, GracePeriod: time.Minute, Now: clk.Now,
+		RoundPause: time.Hour})
+	// 250 connections above HighWater, all in their grace period: each
+	// Connected past HighWater sends a wake-up, but the trimmer scans the
+	// peers at most once per RoundPause.
+	for range 250 {
+		connect(t, m, network.DirInbound)
+	}
+	waitFor(t, 5*time.Second, "the first round to mark the manager draining", func() bool { return m.Stats().Draining })
+	for range 50 {
+		connect(t, m, network.DirInbound)
+	}
+	if n := m.scans.Load(); n != 1 {
+		t.Errorf("%d scans of the peers for 290 wake-ups, want 1", n)
+	}
+	if m.ConnCount() != 300 {
+		t.Errorf("young connections trimmed: count %d", m.ConnCount())
+	}
+}
+
+func TestDrainRecountsArrivals(t *testing.T) {
+	clk := newFakeClock()
+	m := newTestManager(t, Config{LowWater: 2, HighWater: 4, GracePeriod: time.Second, Now: clk.Now,
+		MaxTrimPerRound: 100, RoundPause: time.Hour})
+	m.draining.Store(true) // as if a wake-up had started the drain
+	var old []*fakeConn
+	for range 5 {
+		old = append(old, connect(t, m, network.DirInbound))
+	}
+	clk.Advance(2 * time.Second)
+	// A peer connects while the round closes the old ones.
+	var late *fakeConn
+	var once sync.Once
+	for _, c := range old {
+		c.onClose = func() { once.Do(func() { late = connect(t, m, network.DirInbound) }) }
+	}
+	m.backgroundRound()
+	if late == nil || m.ConnCount() != 3 || !m.Stats().Draining {
+		t.Fatalf("after the round: count %d draining %v; want 3 and still draining", m.ConnCount(), m.Stats().Draining)
+	}
+	clk.Advance(2 * time.Second)
+	m.backgroundRound()
+	if m.ConnCount() != 2 || m.Stats().Draining {
+		t.Errorf("the arrival during the round was not trimmed down to LowWater: count %d", m.ConnCount())
 	}
 }

@@ -28,12 +28,25 @@ func (m *Manager) trimLoop() {
 	defer m.wg.Done()
 	t := time.NewTicker(m.cfg.TrimInterval)
 	defer t.Stop()
+	var last time.Time         // end of the last round
+	var retry <-chan time.Time // a deferred wake-up
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
 		case <-t.C:
+		case <-retry:
+			retry = nil
 		case <-m.wake:
+			// A flood of connections above HighWater (all still in their
+			// grace period, say) must not rescan every peer per connect:
+			// at most one round per RoundPause.
+			if wait := m.cfg.RoundPause - time.Since(last); wait > 0 {
+				if retry == nil {
+					retry = time.After(wait)
+				}
+				continue
+			}
 		}
 		for m.backgroundRound() {
 			timer := time.NewTimer(m.cfg.RoundPause)
@@ -44,6 +57,7 @@ func (m *Manager) trimLoop() {
 			case <-timer.C:
 			}
 		}
+		last = time.Now()
 	}
 }
 
@@ -104,6 +118,7 @@ func trimOrder(cs []candidate) {
 // candidates returns the trimmable peers (not protected, past the grace
 // period) in trimming order, and drops expired temporary entries.
 func (m *Manager) candidates() []candidate {
+	m.scans.Add(1)
 	now := m.now()
 	graceStart := now.Add(-m.GracePeriod())
 	type raw struct {
