@@ -44,7 +44,7 @@ type Manager struct {
 	trimRounds   atomic.Uint64
 	trimmedConns atomic.Uint64
 	scans        atomic.Uint64 // candidate scans (each sorts every peer)
-	trimMu       sync.Mutex // one trim at a time
+	trimMu       sync.Mutex    // one trim at a time
 	lastTrim     atomic.Int64
 	draining     atomic.Bool // above HighWater, trimming down to LowWater
 
