@@ -217,10 +217,22 @@ func (p *Pool) loop() {
 func (p *Pool) check() {
 	now := time.Now()
 	net := p.h.Network()
+	// Ask the swarm without holding p.mu: the swarm's notifications take
+	// p.mu (disconnected), so never wait for the swarm while holding it.
+	p.mu.Lock()
+	ids := make([]peer.ID, 0, len(p.ps))
+	for id := range p.ps {
+		ids = append(ids, id)
+	}
+	p.mu.Unlock()
+	connected := make(map[peer.ID]bool, len(ids))
+	for _, id := range ids {
+		connected[id] = net.Connectedness(id) == network.Connected
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for id, pp := range p.ps {
-		if net.Connectedness(id) == network.Connected {
+		if connected[id] {
 			pp.lastConnected = now
 			if p.cfg.Ping != nil && !pp.pinging && now.Sub(pp.lastPing) >= p.cfg.KeepAlive {
 				pp.pinging = true
