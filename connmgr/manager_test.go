@@ -29,10 +29,13 @@ func TestConfigRefusesInvertedWatermarks(t *testing.T) {
 	}
 }
 
+// The tests that drive trimRound or TrimOpenConns themselves use a HighWater
+// no connect reaches, so that the background loop never trims beside them.
+
 func TestTrimOrderWorstFirst(t *testing.T) {
 	clk := newFakeClock()
 	latency := map[peer.ID]time.Duration{}
-	m := newTestManager(t, Config{LowWater: 3, HighWater: 5, GracePeriod: time.Second, Now: clk.Now,
+	m := newTestManager(t, Config{LowWater: 3, HighWater: 100, GracePeriod: time.Second, Now: clk.Now,
 		Latency: func(p peer.ID) time.Duration { return latency[p] }})
 	valued := connect(t, m, network.DirOutbound)
 	m.TagPeer(valued.remote, "bitswap", 50)
@@ -80,7 +83,7 @@ func TestTrimOrderWorstFirst(t *testing.T) {
 
 func TestGracePeriod(t *testing.T) {
 	clk := newFakeClock()
-	m := newTestManager(t, Config{LowWater: 1, HighWater: 2, GracePeriod: 10 * time.Second, Now: clk.Now})
+	m := newTestManager(t, Config{LowWater: 1, HighWater: 100, GracePeriod: 10 * time.Second, Now: clk.Now})
 	old := connect(t, m, network.DirInbound)
 	clk.Advance(11 * time.Second)
 	var young []*fakeConn
@@ -194,7 +197,7 @@ func TestTagsMatchLibp2pContract(t *testing.T) {
 
 func TestProtection(t *testing.T) {
 	clk := newFakeClock()
-	m := newTestManager(t, Config{LowWater: 0, HighWater: 1, GracePeriod: time.Second, Now: clk.Now})
+	m := newTestManager(t, Config{LowWater: 0, HighWater: 100, GracePeriod: time.Second, Now: clk.Now})
 	c := connect(t, m, network.DirInbound)
 	p := c.remote
 	m.Protect(p, "x")
@@ -307,9 +310,11 @@ func TestNoTrimStormOnConnect(t *testing.T) {
 
 func TestDrainRecountsArrivals(t *testing.T) {
 	clk := newFakeClock()
-	m := newTestManager(t, Config{LowWater: 2, HighWater: 4, GracePeriod: time.Second, Now: clk.Now,
+	// HighWater 100: no Connected wakes the background loop, the test
+	// drives the rounds alone.
+	m := newTestManager(t, Config{LowWater: 2, HighWater: 100, GracePeriod: time.Second, Now: clk.Now,
 		MaxTrimPerRound: 100, RoundPause: time.Hour})
-	m.draining.Store(true) // as if a wake-up had started the drain
+	m.draining.Store(true) // as if a pass over HighWater had started the drain
 	var old []*fakeConn
 	for range 5 {
 		old = append(old, connect(t, m, network.DirInbound))
