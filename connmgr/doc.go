@@ -18,8 +18,9 @@
 //     manager never asks for more than rcmgr allows.
 //   - Trimming runs in one background goroutine, woken by a ticker and by a
 //     coalesced signal when a connection pushes the count above HighWater.
-//     Once above HighWater it closes at most MaxTrimPerRound connections per
-//     round, rounds RoundPause apart, until the count is at LowWater.
+//     Once above HighWater it drains, in rounds RoundPause apart, down to
+//     LowWater: the first round closes whatever exceeds HighWater (HighWater
+//     is a ceiling), the next ones at most MaxTrimPerRound each.
 //     Protected peers and peers in their grace period are never trimmed.
 //   - Trimming order: temporary entries (tags without connections), then
 //     slow peers, then the lowest ConnectionQuality score. The score adds the

@@ -23,7 +23,9 @@ func (m *Manager) TrimOpenConns(ctx context.Context) {
 
 // trimLoop is the background trimmer. It wakes on its ticker and on the
 // coalesced signal from Connected; once the count passes HighWater it runs
-// gradual rounds, RoundPause apart, until the count reaches LowWater.
+// rounds, RoundPause apart, until the count reaches LowWater: the first
+// closes everything above HighWater (at least MaxTrimPerRound), the next
+// ones at most MaxTrimPerRound each.
 func (m *Manager) trimLoop() {
 	defer m.wg.Done()
 	t := time.NewTicker(m.cfg.TrimInterval)
@@ -77,7 +79,9 @@ func (m *Manager) backgroundRound() bool {
 		m.draining.Store(false)
 		return false
 	}
-	closed := m.trimRound(min(m.cfg.MaxTrimPerRound, count-low))
+	// HighWater is a ceiling: what exceeds it goes in this round; from
+	// HighWater down to LowWater the drain is gradual.
+	closed := m.trimRound(min(max(m.cfg.MaxTrimPerRound, count-high), count-low))
 	// Re-count: connections that arrived during the round keep the drain
 	// going until LowWater is really reached.
 	if m.ConnCount() <= low {
