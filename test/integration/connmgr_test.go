@@ -72,7 +72,7 @@ func TestConnMgrInDaemon(t *testing.T) {
 	a.UpdateConfig(func(cfg *config.Config) {
 		cfg.Swarm.ConnMgr.LowWater = config.NewOptionalInteger(1)
 		cfg.Swarm.ConnMgr.HighWater = config.NewOptionalInteger(2)
-		cfg.Swarm.ConnMgr.GracePeriod = config.NewOptionalDuration(time.Second)
+		cfg.Swarm.ConnMgr.GracePeriod = config.NewOptionalDuration(5 * time.Second)
 		cfg.Swarm.ConnMgr.SilencePeriod = config.NewOptionalDuration(500 * time.Millisecond)
 	})
 	setPlugin(a, config.Plugin{Config: map[string]any{"ConnMgr": map[string]any{
@@ -80,7 +80,7 @@ func TestConnMgrInDaemon(t *testing.T) {
 		"RoundPause":     "100ms",
 		"MinHighWater":   2,
 		"MaxHighWater":   2,
-		"MinGracePeriod": "1s",
+		"MinGracePeriod": "5s",
 	}}})
 	startDaemon(a)
 
@@ -100,11 +100,17 @@ func TestConnMgrInDaemon(t *testing.T) {
 		t.Fatalf("stats: %+v", s)
 	}
 
+	// Start the strangers first, then connect them back to back: all three
+	// must be connected within one grace period (5 s) for the count to pass
+	// HighWater; one that arrives after the others were trimmed would leave
+	// the count at HighWater, where nothing is trimmed.
 	for _, n := range strangers {
 		startDaemon(n)
+	}
+	for _, n := range strangers {
 		mustRun(t, n, cmdTimeout, nil, "swarm", "connect", a.SwarmAddrs()[0].String()+"/p2p/"+a.PeerID().String())
 	}
-	// 4 connections > HighWater 2: once the strangers' 1s grace is over, the
+	// 4 connections > HighWater 2: once the strangers' grace is over, the
 	// background trimmer closes them down to LowWater 1: only the friend.
 	if err := waitFor(30*time.Second, func() (bool, string) {
 		s := connMgrStat(t, a)

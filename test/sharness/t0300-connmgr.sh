@@ -36,7 +36,7 @@ test_expect_success 'init node 0 (manager under test, no DHT) and nodes 1-3' '
 	hl_ipfs 0 config Routing.Type none &&
 	hl_ipfs 0 config --json Swarm.ConnMgr.LowWater 1 &&
 	hl_ipfs 0 config --json Swarm.ConnMgr.HighWater 2 &&
-	hl_ipfs 0 config Swarm.ConnMgr.GracePeriod 1s &&
+	hl_ipfs 0 config Swarm.ConnMgr.GracePeriod 5s &&
 	hl_ipfs 0 config Swarm.ConnMgr.SilencePeriod 500ms
 '
 
@@ -45,7 +45,7 @@ test_expect_success 'start node 1 and make it node 0'"'"'s protected peer' '
 	FRIEND=$(hl_loopback_addr 1) &&
 	FRIEND_ID=$(hl_peer_id 1) &&
 	hl_ipfs 0 config --json Plugins.Plugins.highload.Config \
-		"{\"ConnMgr\":{\"ProtectedPeers\":[\"$FRIEND\"],\"MinHighWater\":2,\"MaxHighWater\":2,\"MinGracePeriod\":\"1s\",\"RoundPause\":\"100ms\"}}" &&
+		"{\"ConnMgr\":{\"ProtectedPeers\":[\"$FRIEND\"],\"MinHighWater\":2,\"MaxHighWater\":2,\"MinGracePeriod\":\"5s\",\"RoundPause\":\"100ms\"}}" &&
 	hl_start_daemon 0
 '
 
@@ -60,6 +60,8 @@ test_expect_success 'the pool connects the protected peer' '
 	cm_poll 0 20 "s[\"pool\"][0][\"connected\"] and s[\"protected\"][0][\"id\"] == \"$FRIEND_ID\""
 '
 
+# Both strangers must connect within one grace period (5 s) for the count
+# (3) to pass HighWater (2); the daemons are started first for that.
 test_expect_success 'strangers connect with ipfs swarm connect' '
 	hl_start_daemon 2 &&
 	hl_start_daemon 3 &&
