@@ -100,6 +100,11 @@ test_expect_success 'stop the daemons' '
 	for n in 0 1 2 3; do hl_stop_daemon $n || return 1; done
 '
 
+test_expect_success 'without a daemon the command says why it has nothing to show' '
+	test_must_fail hl_ipfs 0 stats highload connmgr 2>offline.err &&
+	hl_grep_fixed offline.err "the adaptive connection manager is not running here"
+'
+
 test_expect_success 'inverted watermarks stop the daemon with a clear message' '
 	hl_ipfs 0 config --json Swarm.ConnMgr.LowWater 100 &&
 	hl_ipfs 0 config --json Swarm.ConnMgr.HighWater 50 &&
