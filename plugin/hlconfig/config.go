@@ -44,10 +44,42 @@ type BitswapConfig struct {
 	EngineBlockstoreWorkerCount *kconfig.OptionalInteger `json:",omitempty" default:"128" range:"1,4096" doc:"server: workers that read the blockstore"`
 }
 
-// ConnMgrConfig configures the adaptive connection manager (not built yet).
+// ConnMgrConfig configures the adaptive connection manager. Kubo's
+// Swarm.ConnMgr (LowWater, HighWater, GracePeriod, SilencePeriod) stays the
+// starting point; these keys bound how far the live values may move.
 type ConnMgrConfig struct {
-	// Enabled will swap Kubo's connection manager for the adaptive one.
-	Enabled kconfig.Flag `default:"true" doc:"use the adaptive connection manager (not built yet)"`
+	// Enabled swaps Kubo's connection manager for the adaptive one.
+	Enabled kconfig.Flag `default:"true" doc:"replace Kubo's connection manager with the adaptive one"`
+	// MinHighWater is the lowest HighWater under pressure; 0 means half of Swarm.ConnMgr.HighWater.
+	MinHighWater *kconfig.OptionalInteger `json:",omitempty" default:"0" range:"0,1000000" doc:"lowest HighWater under pressure (0: half of Swarm.ConnMgr.HighWater)"`
+	// MaxHighWater is the highest HighWater without pressure; 0 means twice Swarm.ConnMgr.HighWater.
+	MaxHighWater *kconfig.OptionalInteger `json:",omitempty" default:"0" range:"0,1000000" doc:"highest HighWater under demand (0: twice Swarm.ConnMgr.HighWater)"`
+	// MinGracePeriod is the shortest grace period under pressure or churn; 0 means a quarter of Swarm.ConnMgr.GracePeriod.
+	MinGracePeriod *kconfig.OptionalDuration `json:",omitempty" default:"0s" range:"0s,1h" doc:"shortest grace period (0s: a quarter of Swarm.ConnMgr.GracePeriod)"`
+	// MaxTrimPerRound caps the connections closed per trim round; 0 means a tenth of HighWater (at least 16).
+	MaxTrimPerRound *kconfig.OptionalInteger `json:",omitempty" default:"0" range:"0,100000" doc:"connections closed per trim round (0: HighWater/10, at least 16)"`
+	// RoundPause separates trim rounds while above LowWater.
+	RoundPause *kconfig.OptionalDuration `json:",omitempty" default:"1s" range:"10ms,1m" doc:"pause between gradual trim rounds"`
+	// AdaptInterval is how often the watermarks are reconsidered.
+	AdaptInterval *kconfig.OptionalDuration `json:",omitempty" default:"5s" range:"100ms,10m" doc:"how often the watermarks follow the load"`
+	// SlowLatency marks a peer slow (trimmed first) above this latency.
+	SlowLatency *kconfig.OptionalDuration `json:",omitempty" default:"1s" range:"10ms,1m" doc:"latency above which a peer is slow and trimmed first"`
+	// ProtectedPeers are multiaddrs ending in /p2p/<id> (or bare peer IDs) kept protected and connected.
+	ProtectedPeers []string `default:"" doc:"multiaddrs with /p2p/<id> (or peer IDs) kept protected and connected"`
+	// UsePeering adds Kubo's Peering.Peers to the persistent pool.
+	UsePeering kconfig.Flag `default:"true" doc:"add Kubo's Peering.Peers to the persistent pool"`
+	// ReconnectMinBackoff is the first redial delay of a lost pool peer.
+	ReconnectMinBackoff *kconfig.OptionalDuration `json:",omitempty" default:"1s" range:"100ms,1h" doc:"first redial delay after a failed pool dial (doubles)"`
+	// ReconnectMaxBackoff caps the redial delay.
+	ReconnectMaxBackoff *kconfig.OptionalDuration `json:",omitempty" default:"5m" range:"1s,24h" doc:"longest redial delay of a pool peer"`
+	// KeepAlive is how often connected pool peers are pinged.
+	KeepAlive *kconfig.OptionalDuration `json:",omitempty" default:"30s" range:"1s,1h" doc:"ping interval of connected pool peers"`
+	// MuxerKeepAlive is yamux's keep-alive ping interval on every connection (libp2p: 30s).
+	MuxerKeepAlive *kconfig.OptionalDuration `json:",omitempty" default:"2m" range:"10s,1h" doc:"yamux keep-alive ping interval per connection (libp2p: 30s)"`
+	// MuxerRTTInterval is how often yamux measures each connection's round trip (libp2p: 30s).
+	MuxerRTTInterval *kconfig.OptionalDuration `json:",omitempty" default:"5m" range:"10s,1h" doc:"yamux RTT measurement interval per connection (libp2p: 30s)"`
+	// MuxerAcceptBacklog is yamux's backlog of unaccepted inbound and unacknowledged outbound streams (libp2p: 256).
+	MuxerAcceptBacklog *kconfig.OptionalInteger `json:",omitempty" default:"256" range:"16,4096" doc:"yamux stream backlog per connection (libp2p: 256)"`
 }
 
 // HealthConfig configures the resource monitor and its pressure levels.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	kconfig "github.com/ipfs/kubo/config"
@@ -64,8 +65,24 @@ func fillDefaults(v reflect.Value) {
 			if fv.IsNil() || fv.Interface().(*kconfig.OptionalString).IsDefault() {
 				fv.Set(reflect.ValueOf(kconfig.NewOptionalString(def)))
 			}
+		case typeStrings:
+			if fv.IsNil() {
+				fv.Set(reflect.ValueOf(splitList(def)))
+			}
 		}
 	}
+}
+
+// splitList parses a string list's default tag: comma-separated, "" for an
+// empty (not null) list.
+func splitList(def string) []string {
+	out := []string{}
+	for _, s := range strings.Split(def, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func flagOf(b bool) kconfig.Flag {
@@ -99,7 +116,7 @@ func (c *Config) ToMap() (map[string]any, error) {
 type Field struct {
 	// Path is the key path, e.g. "Config.Bitswap.TaskWorkerCount".
 	Path string
-	// Kind is "flag", "integer", "size", "duration" or "string".
+	// Kind is "flag", "integer", "size", "duration", "string" or "string list".
 	Kind string
 	// Value is the value in this config, rendered as in the JSON file.
 	Value string
@@ -135,6 +152,9 @@ func collectFields(v reflect.Value, path string, out *[]Field) {
 			continue
 		}
 		fd := Field{Path: p, Kind: kindName(f.Type), Default: f.Tag.Get("default"), Doc: f.Tag.Get("doc")}
+		if f.Type == typeStrings {
+			fd.Default = "[" + strings.Join(splitList(fd.Default), ", ") + "]"
+		}
 		if r, ok := f.Tag.Lookup("range"); ok {
 			lo, hi, _ := cutComma(r)
 			fd.Range = lo + " to " + hi
@@ -143,6 +163,8 @@ func collectFields(v reflect.Value, path string, out *[]Field) {
 		if !(fv.Kind() == reflect.Pointer && fv.IsNil()) {
 			if s, ok := fv.Interface().(fmt.Stringer); ok {
 				fd.Value = s.String()
+			} else if l, ok := fv.Interface().([]string); ok {
+				fd.Value = "[" + strings.Join(l, ", ") + "]"
 			}
 		}
 		*out = append(*out, fd)
@@ -170,6 +192,8 @@ func kindName(t reflect.Type) string {
 		return "duration"
 	case typeString:
 		return "string"
+	case typeStrings:
+		return "string list"
 	}
 	return t.String()
 }

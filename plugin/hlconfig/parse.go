@@ -27,6 +27,7 @@ var (
 	typeBytes    = reflect.TypeOf((*kconfig.OptionalBytes)(nil))
 	typeDuration = reflect.TypeOf((*kconfig.OptionalDuration)(nil))
 	typeString   = reflect.TypeOf((*kconfig.OptionalString)(nil))
+	typeStrings  = reflect.TypeOf([]string(nil))
 	ourPkgPath   = reflect.TypeOf(Config{}).PkgPath()
 )
 
@@ -211,6 +212,21 @@ func decodeLeaf(dst reflect.Value, f reflect.StructField, raw any, path string) 
 			return fieldErr(path, "%s is not a string", describe(raw))
 		}
 		dst.Set(reflect.ValueOf(kconfig.NewOptionalString(s)))
+		return nil
+	case typeStrings:
+		list, ok := raw.([]any)
+		if !ok {
+			return fieldErr(path, "%s is not a list of strings (e.g. [\"a\", \"b\"])", describe(raw))
+		}
+		out := make([]string, 0, len(list))
+		for i, item := range list {
+			s, ok := item.(string)
+			if !ok {
+				return fieldErr(fmt.Sprintf("%s[%d]", path, i), "%s is not a string", describe(item))
+			}
+			out = append(out, s)
+		}
+		dst.Set(reflect.ValueOf(out))
 		return nil
 	}
 	// A leaf type the walker does not know yet: fall back to JSON, so that

@@ -133,3 +133,44 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+func TestParseStringList(t *testing.T) {
+	cfg, err := Parse(mustJSON(t, `{"ConnMgr":{"ProtectedPeers":["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWExample","x"]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.ConnMgr.ProtectedPeers; len(got) != 2 || got[1] != "x" {
+		t.Fatalf("ProtectedPeers = %q", got)
+	}
+	// Absent or null: an empty list once resolved, never null in the profile.
+	for _, in := range []string{`{}`, `{"ConnMgr":{"ProtectedPeers":null}}`} {
+		cfg, err := Parse(mustJSON(t, in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := cfg.Resolved()
+		if r.ConnMgr.ProtectedPeers == nil || len(r.ConnMgr.ProtectedPeers) != 0 {
+			t.Fatalf("%s: resolved ProtectedPeers = %#v", in, r.ConnMgr.ProtectedPeers)
+		}
+		m, _ := r.ToMap()
+		if l, ok := m["ConnMgr"].(map[string]any)["ProtectedPeers"].([]any); !ok || len(l) != 0 {
+			t.Fatalf("%s: profile writes %#v", in, m["ConnMgr"])
+		}
+	}
+	for in, want := range map[string]string{
+		`{"ConnMgr":{"ProtectedPeers":"/ip4/1.2.3.4"}}`: `Config.ConnMgr.ProtectedPeers: "/ip4/1.2.3.4" is not a list of strings`,
+		`{"ConnMgr":{"ProtectedPeers":["a",3]}}`:        `Config.ConnMgr.ProtectedPeers[1]: 3 is not a string`,
+		`{"ConnMgr":{"ProtectedPeers":[{}]}}`:           `Config.ConnMgr.ProtectedPeers[0]: an object is not a string`,
+	} {
+		_, err := Parse(mustJSON(t, in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", in, err, want)
+		}
+	}
+	for _, f := range cfg.Fields() {
+		if f.Path == "Config.ConnMgr.ProtectedPeers" && (f.Kind != "string list" || f.Default != "[]" ||
+			f.Value != "[/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWExample, x]") {
+			t.Errorf("field %+v", f)
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package plugin
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	kconfig "github.com/ipfs/kubo/config"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
+
+	"github.com/kubo-highload/highload/plugin/hlconfig"
+)
+
+func swarm(low, high int64) kconfig.SwarmConfig {
+	var sw kconfig.SwarmConfig
+	sw.ConnMgr.LowWater = kconfig.NewOptionalInteger(low)
+	sw.ConnMgr.HighWater = kconfig.NewOptionalInteger(high)
+	sw.ConnMgr.GracePeriod = kconfig.NewOptionalDuration(20 * time.Second)
+	return sw
+}
+
+func TestConnMgrSettings(t *testing.T) {
+	def := (&hlconfig.Config{}).Resolved().ConnMgr
+	mc, err := connMgrSettings(swarm(32, 96), def, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mc.LowWater != 32 || mc.HighWater != 96 || mc.GracePeriod != 20*time.Second || mc.TrimInterval != 10*time.Second ||
+		mc.RoundPause != time.Second || mc.AdaptInterval != 5*time.Second || mc.SlowLatency != time.Second {
+		t.Errorf("settings %+v", mc)
+	}
+	with := func(f func(c *hlconfig.ConnMgrConfig)) *hlconfig.ConnMgrConfig {
+		c := *def
+		f(&c)
+		return &c
+	}
+	for _, tc := range []struct {
+		name  string
+		sw    kconfig.SwarmConfig
+		c     *hlconfig.ConnMgrConfig
+		limit int
+		want  string
+	}{
+		{"inverted", swarm(100, 50), def, 0, "Swarm.ConnMgr.LowWater (100) must be at least 0 and below Swarm.ConnMgr.HighWater (50)"},
+		{"equal", swarm(50, 50), def, 0, "below Swarm.ConnMgr.HighWater"},
+		{"min above high", swarm(32, 96), with(func(c *hlconfig.ConnMgrConfig) { c.MinHighWater = kconfig.NewOptionalInteger(200) }), 0,
+			"Config.ConnMgr.MinHighWater (200) is above Swarm.ConnMgr.HighWater (96)"},
+		{"max below high", swarm(32, 96), with(func(c *hlconfig.ConnMgrConfig) { c.MaxHighWater = kconfig.NewOptionalInteger(50) }), 0,
+			"Config.ConnMgr.MaxHighWater (50) is below Swarm.ConnMgr.HighWater (96)"},
+		{"max above rcmgr", swarm(32, 96), with(func(c *hlconfig.ConnMgrConfig) { c.MaxHighWater = kconfig.NewOptionalInteger(5000) }), 1000,
+			"Config.ConnMgr.MaxHighWater (5000) must be below the resource manager's connection limit (1000"},
+		{"min above rcmgr", swarm(32, 960), def, 400,
+			"Config.ConnMgr.MinHighWater (480) must be below the resource manager's connection limit (400"},
+		{"grace", swarm(32, 96), with(func(c *hlconfig.ConnMgrConfig) { c.MinGracePeriod = kconfig.NewOptionalDuration(time.Hour) }), 0,
+			"Config.ConnMgr.MinGracePeriod (1h0m0s) is above Swarm.ConnMgr.GracePeriod (20s)"},
+	} {
+		_, err := connMgrSettings(tc.sw, tc.c, tc.limit)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	// The default MaxHighWater (0: twice HighWater) is not refused for
+	// exceeding the limit: the manager clamps it live.
+	if _, err := connMgrSettings(swarm(32, 96), def, 150); err != nil {
+		t.Errorf("default bounds refused under a limit the manager can clamp to: %v", err)
+	}
+}
+
+func TestProtectedPeers(t *testing.T) {
+	const id = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
+	ais, err := protectedPeers([]string{"/ip4/10.0.0.1/tcp/4001/p2p/" + id, id, "/ip4/10.0.0.2/udp/4001/quic-v1/p2p/" + id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ais) != 1 || ais[0].ID.String() != id || len(ais[0].Addrs) != 2 {
+		t.Fatalf("merged peers %v", ais)
+	}
+	for _, bad := range []string{"/ip4/10.0.0.1/tcp/4001", "hello", ""} {
+		_, err := protectedPeers([]string{id, bad})
+		if err == nil || !strings.Contains(err.Error(), "Config.ConnMgr.ProtectedPeers[1]") {
+			t.Errorf("%q: error %v", bad, err)
+		}
+	}
+}
+
+func TestPressureHook(t *testing.T) {
+	if pressureLevel() != 0 {
+		t.Fatal("pressure without a source")
+	}
+	setConnMgrPressure(func() int { return 2 })
+	defer setConnMgrPressure(nil)
+	if pressureLevel() != 2 {
+		t.Fatal("pressure source not used")
+	}
+	if connMgrQuality() != nil {
+		t.Fatal("quality without a manager")
+	}
+}
+
+func TestTuneMuxers(t *testing.T) {
+	lc := &libp2p.Config{Muxers: []tptu.StreamMuxer{{ID: yamux.ID, Muxer: yamux.DefaultTransport}}}
+	c := (&hlconfig.Config{}).Resolved().ConnMgr
+	c.MuxerAcceptBacklog = kconfig.NewOptionalInteger(64)
+	tuneMuxers(lc, c)
+	got := lc.Muxers[0].Muxer.(*yamux.Transport).Config()
+	if got.KeepAliveInterval != 2*time.Minute || got.MeasureRTTInterval != 5*time.Minute || got.AcceptBacklog != 64 {
+		t.Errorf("tuned yamux config: keep-alive %s, RTT %s, backlog %d", got.KeepAliveInterval, got.MeasureRTTInterval, got.AcceptBacklog)
+	}
+	if got.MaxStreamWindowSize != yamux.DefaultTransport.Config().MaxStreamWindowSize {
+		t.Error("other yamux settings not kept")
+	}
+	if d := yamux.DefaultTransport.Config(); d.KeepAliveInterval != 30*time.Second || d.AcceptBacklog != 256 {
+		t.Error("libp2p's shared DefaultTransport was modified")
+	}
+}
