@@ -65,7 +65,7 @@ func setConnMgrPressure(f func() int) {
 	connMgrPressure.Store(&f)
 }
 
-func pressureLevel() int {
+func connMgrPressureLevel() int {
 	if f := connMgrPressure.Load(); f != nil {
 		return (*f)()
 	}
@@ -119,7 +119,7 @@ func hostOptionDecorator(c *hlconfig.ConnMgrConfig) func(hostOptionIn) klibp2p.H
 					return err
 				}
 				mc.Limit = limit
-				mc.Pressure = pressureLevel
+				mc.Pressure = connMgrPressureLevel
 				mc.Bandwidth = lc.Reporter
 				mc.Latency = ps.LatencyEWMA
 				if lc.ConnManager != nil {

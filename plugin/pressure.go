@@ -1,0 +1,71 @@
+package plugin
+
+import (
+	"math"
+
+	"github.com/ipfs/kubo/core"
+
+	"github.com/kubo-highload/highload/health"
+	"github.com/kubo-highload/highload/plugin/hlconfig"
+)
+
+// The pressure wiring: the health monitor's level (plugin/health.go) drives
+// the components that degrade. The components never import health; each
+// takes its own small input, and this file translates.
+//
+//   - connmgr reads a level 0..3 at each adaptation step: normal is 0,
+//     elevated 2 (HighWater down a step, grace halved), critical 3.
+//   - the tiered store's memory tier gets its configured budget at normal,
+//     half of it at elevated and an eighth at critical.
+
+func init() {
+	setConnMgrPressure(func() int { return connMgrLevel(pressureLevel()) })
+	registerComponent(component{
+		name:  "pressure-wiring",
+		order: 20, // after health (10), before the components' own starts
+		start: func(*core.IpfsNode, *hlconfig.Config, *hlconfig.Config) error {
+			onPressure(applyTieredPressure)
+			return nil
+		},
+	})
+}
+
+// connMgrLevel maps a health level onto connmgr's 0 (none) .. 3 (critical).
+func connMgrLevel(l health.Level) int {
+	switch {
+	case l >= health.Critical:
+		return 3
+	case l >= health.Elevated:
+		return 2
+	default:
+		return 0
+	}
+}
+
+// tieredBudgetFraction is the share of the configured memory tier kept at
+// each level.
+func tieredBudgetFraction(l health.Level) float64 {
+	switch {
+	case l >= health.Critical:
+		return 1.0 / 8
+	case l >= health.Elevated:
+		return 1.0 / 2
+	default:
+		return 1
+	}
+}
+
+// applyTieredPressure resizes the running tiered store's memory tier.
+func applyTieredPressure(l health.Level) {
+	d := currentTiered.Load()
+	if d == nil {
+		return
+	}
+	// SetMemoryBudget clamps to the configured capacity, so asking for
+	// everything returns the configured size.
+	full := d.SetMemoryBudget(math.MaxUint64)
+	if f := tieredBudgetFraction(l); f < 1 {
+		got := d.SetMemoryBudget(uint64(float64(full) * f))
+		log.Infof("pressure %s: tiered memory tier budget %s of %s", l, humanBytes(got), humanBytes(full))
+	}
+}
