@@ -86,12 +86,12 @@ func TestProtectedPeers(t *testing.T) {
 }
 
 func TestPressureHook(t *testing.T) {
-	if pressureLevel() != 0 {
-		t.Fatal("pressure without a source")
+	if connMgrPressureLevel() != 0 {
+		t.Fatal("pressure with no monitor running")
 	}
 	setConnMgrPressure(func() int { return 2 })
-	defer setConnMgrPressure(nil)
-	if pressureLevel() != 2 {
+	defer setConnMgrPressure(healthConnMgrPressure)
+	if connMgrPressureLevel() != 2 {
 		t.Fatal("pressure source not used")
 	}
 	if connMgrQuality() != nil {

@@ -19,7 +19,7 @@ import (
 //     half of it at elevated and an eighth at critical.
 
 func init() {
-	setConnMgrPressure(func() int { return connMgrLevel(pressureLevel()) })
+	setConnMgrPressure(healthConnMgrPressure)
 	registerComponent(component{
 		name:  "pressure-wiring",
 		order: 20, // after health (10), before the components' own starts
@@ -29,6 +29,10 @@ func init() {
 		},
 	})
 }
+
+// healthConnMgrPressure is connmgr's pressure source: the health level,
+// mapped by connMgrLevel.
+func healthConnMgrPressure() int { return connMgrLevel(pressureLevel()) }
 
 // connMgrLevel maps a health level onto connmgr's 0 (none) .. 3 (critical).
 func connMgrLevel(l health.Level) int {
