@@ -13,6 +13,7 @@ require (
 	github.com/ipfs/go-ds-pebble v0.5.13
 	github.com/ipfs/go-ipfs-cmds v0.16.1
 	github.com/ipfs/go-log/v2 v2.9.2
+	github.com/ipfs/go-peertaskqueue v0.8.3
 	github.com/ipfs/kubo v0.43.1
 	github.com/libp2p/go-libp2p v0.50.0
 	github.com/maypok86/otter/v2 v2.4.0
@@ -118,7 +119,6 @@ require (
 	github.com/ipfs/go-libdht v0.5.0 // indirect
 	github.com/ipfs/go-metrics-interface v0.3.0 // indirect
 	github.com/ipfs/go-metrics-prometheus v0.1.0 // indirect
-	github.com/ipfs/go-peertaskqueue v0.8.3 // indirect
 	github.com/ipfs/go-unixfsnode v1.10.6 // indirect
 	github.com/ipld/go-car/v2 v2.17.0 // indirect
 	github.com/ipld/go-codec-dagpb v1.7.0 // indirect
@@ -131,6 +131,7 @@ require (
 	github.com/koron/go-ssdp v0.9.1 // indirect
 	github.com/kr/pretty v0.3.1 // indirect
 	github.com/kr/text v0.2.0 // indirect
+	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/libdns/libdns v1.1.1 // indirect
 	github.com/libp2p/go-buffer-pool v0.1.0 // indirect
 	github.com/libp2p/go-cidranger v1.1.0 // indirect
