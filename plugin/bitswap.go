@@ -206,6 +206,7 @@ func bitswapOptions(c *hlconfig.BitswapConfig) ([]bitswap.Option, []string) {
 func bitswapDecorator(c, r *hlconfig.BitswapConfig) func(bitswapOptionsIn) (bitswapOptionsOut, error) {
 	return func(in bitswapOptionsIn) (bitswapOptionsOut, error) {
 		ours, applied := bitswapOptions(c)
+		policy := ""
 		if r != nil && r.Adaptive.WithDefault(true) {
 			xc, extra, err := exchangeConfig(r)
 			if err != nil {
@@ -234,11 +235,11 @@ func bitswapDecorator(c, r *hlconfig.BitswapConfig) func(bitswapOptionsIn) (bits
 				bitswap.WithPeerBlockRequestFilter(pol.Filter),
 				bitswap.WithTaskComparator(pol.Compare),
 				bitswap.WithTracer(pol))
-			applied = append(applied, fmt.Sprintf("adaptive policy (%d priority peers)", len(prio)))
+			policy = fmt.Sprintf("adaptive policy on (%d priority peers); ", len(prio))
 		}
-		detail := "no overrides set; Kubo's Internal.Bitswap applies"
+		detail := policy + "no overrides set; Kubo's Internal.Bitswap applies"
 		if len(applied) > 0 {
-			detail = "applied: " + strings.Join(applied, ", ")
+			detail = policy + "applied: " + strings.Join(applied, ", ")
 		}
 		hlstate.SetComponent("bitswap", hlstate.StatusActive, detail)
 		out := make([]bitswap.Option, 0, len(in.Opts)+len(ours))
