@@ -187,3 +187,20 @@ func TestTieredRefusedClearly(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestProfileProvidePolicy(t *testing.T) {
+	c := &kconfig.Config{}
+	if err := applyProfile(c); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Provide.Strategy.WithDefault(""); got != profileProvideStrategy {
+		t.Fatalf("Provide.Strategy %q, want %q", got, profileProvideStrategy)
+	}
+	c.Provide.Strategy = kconfig.NewOptionalString("roots")
+	if err := applyProfile(c); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Provide.Strategy.WithDefault(""); got != "roots" {
+		t.Fatalf("the profile overwrote the user's Provide.Strategy: %q", got)
+	}
+}

@@ -69,7 +69,7 @@ type BitswapConfig struct {
 	// BreakerCooldown is how long a tripped breaker stays open at first.
 	BreakerCooldown *kconfig.OptionalDuration `json:",omitempty" default:"5s" range:"100ms,1h" doc:"how long a tripped breaker stays open at first (doubles on re-trip)"`
 	// BreakerMaxCooldown caps the doubling cooldown.
-	BreakerMaxCooldown *kconfig.OptionalDuration `json:",omitempty" default:"1m" range:"100ms,24h" doc:"the longest a breaker stays open"`
+	BreakerMaxCooldown *kconfig.OptionalDuration `json:",omitempty" default:"1m0s" range:"100ms,24h" doc:"the longest a breaker stays open"`
 	// BreakerRamp is how often a half-open breaker doubles the share it admits.
 	BreakerRamp *kconfig.OptionalDuration `json:",omitempty" default:"1s" range:"10ms,1h" doc:"half-open: how often the admitted share doubles (1/8, 1/4, 1/2, closed)"`
 }
