@@ -127,6 +127,8 @@ type Policy struct {
 	globalTrans [numStates][numStates]atomic.Uint64
 	malformed   atomic.Uint64
 
+	onTrip atomic.Pointer[func(peer.ID, Fault)]
+
 	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
@@ -271,7 +273,7 @@ func (p *Policy) Filter(id peer.ID, _ cid.Cid) bool {
 	flood := lim.rate[c] > 0 && int64(st.winCount) == lim.rate[c]+1
 	st.mu.Unlock()
 	if flood {
-		p.trip(st, FaultFlood, now)
+		p.trip(id, st, FaultFlood, now)
 	}
 
 	// Every want yields one answer (block, HAVE or DONT_HAVE), so it is
@@ -295,13 +297,16 @@ func (p *Policy) Filter(id peer.ID, _ cid.Cid) bool {
 	return true
 }
 
-func (p *Policy) trip(st *peerState, f Fault, now time.Time) {
+func (p *Policy) trip(id peer.ID, st *peerState, f Fault, now time.Time) {
 	if st.br.Snapshot(now).State == Open {
 		return
 	}
 	st.br.Trip(now)
 	st.good.Store(false)
 	p.trips[f].Add(1)
+	if fn := p.onTrip.Load(); fn != nil {
+		go (*fn)(id, f)
+	}
 }
 
 func (p *Policy) strike(id peer.ID, f Fault) {
@@ -321,8 +326,19 @@ func (p *Policy) strike(id peer.ID, f Fault) {
 	}
 	st.mu.Unlock()
 	if over {
-		p.trip(st, f, now)
+		p.trip(id, st, f, now)
 	}
+}
+
+// SetOnTrip sets a function called (in its own goroutine) each time a
+// peer's breaker opens, for example to close the peer's connection so a
+// flood costs nothing more until it reconnects. Nil removes it.
+func (p *Policy) SetOnTrip(f func(peer.ID, Fault)) {
+	if f == nil {
+		p.onTrip.Store(nil)
+		return
+	}
+	p.onTrip.Store(&f)
 }
 
 // ReportTimeout records that a request to or from id timed out; repeated

@@ -63,11 +63,25 @@ func TestFloodTripsAndRecoversGradually(t *testing.T) {
 	p, clk := newTestPolicy(t, cfg)
 	flooder, calm := peer.ID("flooder"), peer.ID("calm")
 
+	tripped := make(chan peer.ID, 4)
+	p.SetOnTrip(func(id peer.ID, f Fault) {
+		if f == FaultFlood {
+			tripped <- id
+		}
+	})
 	if got := want(p, flooder, 100); got != 100 {
 		t.Fatalf("under the rate: admitted %d of 100", got)
 	}
 	if got := want(p, flooder, 50); got != 0 {
 		t.Fatalf("over the rate: admitted %d of 50, want all shed", got)
+	}
+	select {
+	case id := <-tripped:
+		if id != flooder {
+			t.Fatalf("OnTrip got %s", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnTrip was not called")
 	}
 	if got := want(p, calm, 50); got != 50 {
 		t.Fatalf("a calm peer was shed: %d of 50", got)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ipfs/boxo/bitswap"
+	"github.com/ipfs/boxo/blockstore"
+	bsexchange "github.com/ipfs/boxo/exchange"
 	kconfig "github.com/ipfs/kubo/config"
 	"github.com/ipfs/kubo/core"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -61,12 +63,24 @@ func init() {
 			if !r.Bitswap.Enabled.WithDefault(true) {
 				return nil, nil
 			}
-			return []fx.Option{fx.Decorate(bitswapDecorator(cfg.Bitswap, r.Bitswap))}, nil
+			opts := []fx.Option{fx.Decorate(bitswapDecorator(cfg.Bitswap, r.Bitswap))}
+			if w := r.Bitswap.Prefetch.WithDefault(512); w > 0 {
+				opts = append(opts, fx.Decorate(prefetchDecorator(int(w))))
+			}
+			return opts, nil
 		},
 		start: func(n *core.IpfsNode, _, r *hlconfig.Config) error {
 			p := bsPolicy.Load()
 			if p == nil || !n.IsOnline {
 				return nil
+			}
+			if r.Bitswap.DisconnectAbusive.WithDefault(true) && n.PeerHost != nil {
+				nw := n.PeerHost.Network()
+				p.SetOnTrip(func(id peer.ID, _ exchange.Fault) {
+					if p.ClassOf(id) != exchange.ClassPriority {
+						_ = nw.ClosePeer(id)
+					}
+				})
 			}
 			if r.Metrics.Enabled.WithDefault(true) {
 				if err := registerCollector(bsCollector); err != nil {
@@ -82,6 +96,26 @@ func init() {
 			return nil
 		},
 	})
+}
+
+type prefetchIn struct {
+	fx.In
+	Exchange   bsexchange.Interface
+	Blockstore blockstore.Blockstore
+}
+
+// prefetchDecorator wraps Kubo's exchange so each fetch session asks for
+// links ahead of the walker. The exchange stays the same Bitswap underneath;
+// nd.Bitswap (which the bitswap commands use) is untouched. An exchange
+// without sessions (offline) is returned unchanged.
+func prefetchDecorator(width int) func(prefetchIn) bsexchange.Interface {
+	return func(in prefetchIn) bsexchange.Interface {
+		sx, ok := in.Exchange.(bsexchange.SessionExchange)
+		if !ok {
+			return in.Exchange
+		}
+		return exchange.NewPrefetchExchange(sx, in.Blockstore, width)
+	}
 }
 
 // followPeering refreshes the priority class from Kubo's peering service

@@ -72,6 +72,10 @@ type BitswapConfig struct {
 	BreakerMaxCooldown *kconfig.OptionalDuration `json:",omitempty" default:"1m0s" range:"100ms,24h" doc:"the longest a breaker stays open"`
 	// BreakerRamp is how often a half-open breaker doubles the share it admits.
 	BreakerRamp *kconfig.OptionalDuration `json:",omitempty" default:"1s" range:"10ms,1h" doc:"half-open: how often the admitted share doubles (1/8, 1/4, 1/2, closed)"`
+	// DisconnectAbusive closes the connection of a peer whose breaker trips.
+	DisconnectAbusive kconfig.Flag `default:"true" doc:"close the connection of a non-priority peer when its breaker trips"`
+	// Prefetch is the number of dag-pb links each fetch session asks for ahead of the caller.
+	Prefetch *kconfig.OptionalInteger `json:",omitempty" default:"512" range:"0,4096" doc:"client: links each fetch session asks for ahead of the walker (0: off)"`
 }
 
 // ConnMgrConfig configures the adaptive connection manager (not built yet).
