@@ -45,6 +45,11 @@
 // tuner, and its state is one [Stats] snapshot; [NewCollector] exposes it as
 // highload_bitswap_* Prometheus metrics.
 //
+// On the client side, [PrefetchExchange] wraps a session exchange so each
+// session asks for the dag-pb links of arriving blocks ahead of the caller
+// (up to a width in flight) and stores them in the blockstore: a DAG walk
+// that asks 32 blocks at a time becomes a walk with hundreds in flight.
+//
 // What the policy cannot change: worker counts, message size, the
 // per-peer outstanding-bytes cap and the client's send delay are fixed when
 // boxo builds Bitswap, so the caller sets them as options.
