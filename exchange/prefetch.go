@@ -222,18 +222,56 @@ func (s *prefetchSession) fetch(batch []cid.Cid) {
 		}
 		return
 	}
-	go func(n int) {
-		for b := range ch {
-			n--
-			if err := s.p.bs.Put(s.ctx, b); err == nil {
-				s.p.stored.Add(1)
-			}
+	go s.store(ch, len(want))
+}
+
+// putBatch is the most blocks stored with one PutMany.
+const putBatch = 64
+
+// store writes arriving blocks with PutMany, in batches of what has
+// arrived (a flatfs Put with sync costs a file, a rename and fsyncs; a
+// batch shares the directory syncs), announces them to the exchange, queues
+// their links and frees their slots. n is the number of CIDs asked for.
+func (s *prefetchSession) store(ch <-chan blocks.Block, n int) {
+	buf := make([]blocks.Block, 0, putBatch)
+	flush := func() {
+		if len(buf) == 0 {
+			return
+		}
+		if err := s.p.bs.PutMany(s.ctx, buf); err == nil {
+			s.p.stored.Add(uint64(len(buf)))
+			// A walker that asked for a block between its arrival and
+			// the Put waits on the exchange, not the blockstore: tell
+			// the exchange, as blockservice does after its own Puts.
+			// Without this, fetches stalled.
+			_ = s.p.SessionExchange.NotifyNewBlocks(s.ctx, buf...)
+		}
+		for _, b := range buf {
 			s.links(b)
 			<-s.slots
 		}
-		s.p.failed.Add(uint64(n))
-		for ; n > 0; n-- {
-			<-s.slots
+		n -= len(buf)
+		buf = buf[:0]
+	}
+	for b := range ch {
+		buf = append(buf, b)
+	drain:
+		for len(buf) < putBatch {
+			select {
+			case b2, ok := <-ch:
+				if !ok {
+					break drain
+				}
+				buf = append(buf, b2)
+			default:
+				break drain
+			}
 		}
-	}(len(want))
+		flush()
+	}
+	flush()
+	s.p.failed.Add(uint64(n))
+	for ; n > 0; n-- {
+		<-s.slots
+	}
 }

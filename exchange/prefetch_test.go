@@ -22,6 +22,8 @@ type memExchange struct {
 	mu     sync.Mutex
 	blocks map[cid.Cid]blocks.Block
 	wants  map[cid.Cid]int
+	// notified counts blocks announced through NotifyNewBlocks.
+	notified int
 }
 
 func (m *memExchange) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, error) {
@@ -46,9 +48,14 @@ func (m *memExchange) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan block
 	return out, nil
 }
 
-func (m *memExchange) NotifyNewBlocks(context.Context, ...blocks.Block) error { return nil }
-func (m *memExchange) Close() error                                           { return nil }
-func (m *memExchange) NewSession(context.Context) bsexchange.Fetcher          { return m }
+func (m *memExchange) NotifyNewBlocks(_ context.Context, bs ...blocks.Block) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.notified += len(bs)
+	return nil
+}
+func (m *memExchange) Close() error                                  { return nil }
+func (m *memExchange) NewSession(context.Context) bsexchange.Fetcher { return m }
 
 // tree builds a dag-pb tree of the given fan-out and depth; it returns the root.
 func tree(m *memExchange, fanout, depth int, tag string) cid.Cid {
@@ -85,6 +92,12 @@ func TestPrefetchFetchesTheDAGAhead(t *testing.T) {
 	}
 	if s := px.Stats(); s.Stored != uint64(len(m.blocks)-1) {
 		t.Fatalf("stored %d of %d blocks below the root: %+v", s.Stored, len(m.blocks)-1, s)
+	}
+	m.mu.Lock()
+	notified := m.notified
+	m.mu.Unlock()
+	if notified != len(m.blocks)-1 {
+		t.Fatalf("NotifyNewBlocks told of %d blocks, want %d: a walker waiting on the exchange would hang", notified, len(m.blocks)-1)
 	}
 	for c, n := range m.wants {
 		if n != 1 {

@@ -64,7 +64,7 @@ func init() {
 				return nil, nil
 			}
 			opts := []fx.Option{fx.Decorate(bitswapDecorator(cfg.Bitswap, r.Bitswap))}
-			if w := r.Bitswap.Prefetch.WithDefault(512); w > 0 {
+			if w := r.Bitswap.Prefetch.WithDefault(0); w > 0 {
 				opts = append(opts, fx.Decorate(prefetchDecorator(int(w))))
 			}
 			return opts, nil
