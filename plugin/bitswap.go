@@ -1,22 +1,57 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/ipfs/boxo/bitswap"
+	"github.com/ipfs/boxo/blockstore"
+	bsexchange "github.com/ipfs/boxo/exchange"
+	kconfig "github.com/ipfs/kubo/config"
 	"github.com/ipfs/kubo/core"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/fx"
 
+	"github.com/kubo-highload/highload/exchange"
 	"github.com/kubo-highload/highload/plugin/hlconfig"
 	"github.com/kubo-highload/highload/plugin/hlstate"
 )
+
+// bsPolicy is the adaptive policy of the node built last (Kubo may build
+// more than one node per process; the last one is what the command and the
+// metrics show).
+var bsPolicy atomic.Pointer[exchange.Policy]
+
+// bsCollector reports whichever policy bsPolicy holds at scrape time, so
+// registering it twice, or before a node exists, is harmless.
+var bsCollector = exchange.NewCollector(func() exchange.Stats {
+	if p := bsPolicy.Load(); p != nil {
+		return p.Stats()
+	}
+	return exchange.Stats{}
+})
+
+// BitswapLive returns the adaptive policy's stats for
+// `ipfs stats highload bitswap`, or false when no policy runs.
+func BitswapLive() (exchange.Stats, bool) {
+	p := bsPolicy.Load()
+	if p == nil {
+		return exchange.Stats{}, false
+	}
+	return p.Stats(), true
+}
 
 func init() {
 	registerComponent(component{
 		name:  "bitswap",
 		order: 50,
 		init: func(_, r *hlconfig.Config) error {
+			if _, _, err := exchangeConfig(r.Bitswap); err != nil {
+				return err
+			}
 			if r.Bitswap.Enabled.WithDefault(true) {
 				hlstate.SetComponent("bitswap", hlstate.StatusIdle, "no Bitswap on this node (offline)")
 			} else {
@@ -28,14 +63,127 @@ func init() {
 			if !r.Bitswap.Enabled.WithDefault(true) {
 				return nil, nil
 			}
-			return []fx.Option{fx.Decorate(bitswapDecorator(cfg.Bitswap))}, nil
+			opts := []fx.Option{fx.Decorate(bitswapDecorator(cfg.Bitswap, r.Bitswap))}
+			if w := r.Bitswap.Prefetch.WithDefault(0); w > 0 {
+				opts = append(opts, fx.Decorate(prefetchDecorator(int(w))))
+			}
+			return opts, nil
+		},
+		start: func(n *core.IpfsNode, _, r *hlconfig.Config) error {
+			p := bsPolicy.Load()
+			if p == nil || !n.IsOnline {
+				return nil
+			}
+			if r.Bitswap.DisconnectAbusive.WithDefault(true) && n.PeerHost != nil {
+				nw := n.PeerHost.Network()
+				p.SetOnTrip(func(id peer.ID, _ exchange.Fault) {
+					if p.ClassOf(id) != exchange.ClassPriority {
+						_ = nw.ClosePeer(id)
+					}
+				})
+			}
+			if r.Metrics.Enabled.WithDefault(true) {
+				if err := registerCollector(bsCollector); err != nil {
+					return err
+				}
+			}
+			if n.Peering != nil {
+				// `ipfs swarm peering add/rm` change the peering set at
+				// run time; follow it.
+				_, extra, _ := exchangeConfig(r.Bitswap)
+				go followPeering(n.Context(), p, n.Peering.ListPeers, extra)
+			}
+			return nil
 		},
 	})
+}
+
+type prefetchIn struct {
+	fx.In
+	Exchange   bsexchange.Interface
+	Blockstore blockstore.Blockstore
+}
+
+// prefetchDecorator wraps Kubo's exchange so each fetch session asks for
+// links ahead of the walker. The exchange stays the same Bitswap underneath;
+// nd.Bitswap (which the bitswap commands use) is untouched. An exchange
+// without sessions (offline) is returned unchanged.
+func prefetchDecorator(width int) func(prefetchIn) bsexchange.Interface {
+	return func(in prefetchIn) bsexchange.Interface {
+		sx, ok := in.Exchange.(bsexchange.SessionExchange)
+		if !ok {
+			return in.Exchange
+		}
+		return exchange.NewPrefetchExchange(sx, in.Blockstore, width)
+	}
+}
+
+// followPeering refreshes the priority class from Kubo's peering service
+// plus the configured extra peers until ctx ends.
+func followPeering(ctx context.Context, p *exchange.Policy, list func() []peer.AddrInfo, extra []peer.ID) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		ids := append([]peer.ID(nil), extra...)
+		for _, ai := range list() {
+			ids = append(ids, ai.ID)
+		}
+		p.SetPriorityPeers(ids)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// exchangeConfig turns the resolved Bitswap section into the policy's
+// config and the extra priority peers, naming the key that is wrong.
+func exchangeConfig(r *hlconfig.BitswapConfig) (exchange.Config, []peer.ID, error) {
+	c := exchange.DefaultConfig()
+	if r == nil {
+		return c, nil, nil
+	}
+	var extra []peer.ID
+	if s := strings.TrimSpace(r.PriorityPeers.WithDefault("none")); s != "" && s != "none" {
+		for _, f := range strings.Split(s, ",") {
+			id, err := peer.Decode(strings.TrimSpace(f))
+			if err != nil {
+				return c, nil, fmt.Errorf("Config.Bitswap.PriorityPeers: %q is not a peer ID: %w", strings.TrimSpace(f), err)
+			}
+			extra = append(extra, id)
+		}
+	}
+	c.MinShare[exchange.ClassPriority] = int(r.PriorityShare.WithDefault(80))
+	c.MinShare[exchange.ClassGood] = int(r.GoodShare.WithDefault(10))
+	c.MinShare[exchange.ClassUnknown] = int(r.UnknownShare.WithDefault(10))
+	if sum := c.MinShare[0] + c.MinShare[1] + c.MinShare[2]; sum > 100 {
+		return c, nil, fmt.Errorf("Config.Bitswap.PriorityShare + GoodShare + UnknownShare = %d%%; they may add up to at most 100", sum)
+	}
+	c.PeerRate[exchange.ClassGood] = int(r.GoodPeerRate.WithDefault(20000))
+	c.PeerRate[exchange.ClassUnknown] = int(r.UnknownPeerRate.WithDefault(5000))
+	c.PeerPending[exchange.ClassGood] = int(r.GoodPeerPending.WithDefault(1024))
+	c.PeerPending[exchange.ClassUnknown] = int(r.UnknownPeerPending.WithDefault(512))
+	c.GlobalPending = int(r.GlobalPending.WithDefault(65536))
+	c.Breaker.Cooldown = r.BreakerCooldown.WithDefault(5 * time.Second)
+	c.Breaker.MaxCooldown = r.BreakerMaxCooldown.WithDefault(time.Minute)
+	c.Breaker.Ramp = r.BreakerRamp.WithDefault(time.Second)
+	if c.Breaker.MaxCooldown < c.Breaker.Cooldown {
+		return c, nil, fmt.Errorf("Config.Bitswap.BreakerMaxCooldown %v is shorter than BreakerCooldown %v", c.Breaker.MaxCooldown, c.Breaker.Cooldown)
+	}
+	if err := c.Validate(); err != nil {
+		return c, nil, fmt.Errorf("Config.Bitswap: %w", err)
+	}
+	return c, extra, nil
 }
 
 type bitswapOptionsIn struct {
 	fx.In
 	Opts []bitswap.Option `group:"bitswap-options"`
+	// Cfg is Kubo's config, for Peering.Peers.
+	Cfg *kconfig.Config `optional:"true"`
+	// LC closes the policy with the node.
+	LC fx.Lifecycle `optional:"true"`
 }
 
 type bitswapOptionsOut struct {
@@ -84,12 +232,45 @@ func bitswapOptions(c *hlconfig.BitswapConfig) ([]bitswap.Option, []string) {
 	return opts, applied
 }
 
-// bitswapDecorator appends our options to Kubo's bitswap-options group.
-// Later options win, and decorating (rather than providing into the group)
-// keeps the order stable: dig shuffles undecorated group values.
-func bitswapDecorator(c *hlconfig.BitswapConfig) func(bitswapOptionsIn) bitswapOptionsOut {
-	return func(in bitswapOptionsIn) bitswapOptionsOut {
+// bitswapDecorator appends our options to Kubo's bitswap-options group:
+// the static caps set in c (as written) and, when r.Adaptive is on, the
+// exchange policy's filter, comparator and tracer. Later options win, and
+// decorating (rather than providing into the group) keeps the order stable:
+// dig shuffles undecorated group values.
+func bitswapDecorator(c, r *hlconfig.BitswapConfig) func(bitswapOptionsIn) (bitswapOptionsOut, error) {
+	return func(in bitswapOptionsIn) (bitswapOptionsOut, error) {
 		ours, applied := bitswapOptions(c)
+		if r != nil && r.Adaptive.WithDefault(true) {
+			xc, extra, err := exchangeConfig(r)
+			if err != nil {
+				return bitswapOptionsOut{}, err
+			}
+			pol, err := exchange.New(xc)
+			if err != nil {
+				return bitswapOptionsOut{}, err
+			}
+			prio := append([]peer.ID(nil), extra...)
+			if in.Cfg != nil {
+				for _, ai := range in.Cfg.Peering.Peers {
+					prio = append(prio, ai.ID)
+				}
+			}
+			pol.SetPriorityPeers(prio)
+			if in.LC != nil {
+				in.LC.Append(fx.Hook{OnStop: func(context.Context) error {
+					bsPolicy.CompareAndSwap(pol, nil)
+					return pol.Close()
+				}})
+			}
+			bsPolicy.Store(pol)
+			hlstate.SetLive("bitswap", func() any { return pol.Stats() })
+			ours = append(ours,
+				bitswap.WithPeerBlockRequestFilter(pol.Filter),
+				bitswap.WithTaskComparator(pol.Compare),
+				bitswap.WithTracer(pol))
+		}
+		// The detail lists static overrides only (the tests of the static
+		// caps read it); `ipfs stats highload bitswap` shows the policy.
 		detail := "no overrides set; Kubo's Internal.Bitswap applies"
 		if len(applied) > 0 {
 			detail = "applied: " + strings.Join(applied, ", ")
@@ -98,6 +279,6 @@ func bitswapDecorator(c *hlconfig.BitswapConfig) func(bitswapOptionsIn) bitswapO
 		out := make([]bitswap.Option, 0, len(in.Opts)+len(ours))
 		out = append(out, in.Opts...)
 		out = append(out, ours...)
-		return bitswapOptionsOut{Opts: out}
+		return bitswapOptionsOut{Opts: out}, nil
 	}
 }

@@ -1,11 +1,15 @@
 package plugin
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
 	kconfig "github.com/ipfs/kubo/config"
 	kplugin "github.com/ipfs/kubo/plugin"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/kubo-highload/highload/exchange"
 
 	"github.com/kubo-highload/highload/plugin/hlconfig"
 	"github.com/kubo-highload/highload/plugin/hlstate"
@@ -45,14 +49,67 @@ func TestBitswapOptionsOnlyForSetKeys(t *testing.T) {
 
 func TestBitswapDecoratorAppendsAfterKubo(t *testing.T) {
 	hlstate.Reset()
-	cfg := parse(t, map[string]any{"Bitswap": map[string]any{"TaskWorkerCount": 16.0}})
-	out := bitswapDecorator(cfg.Bitswap)(bitswapOptionsIn{Opts: nil})
+	cfg := parse(t, map[string]any{"Bitswap": map[string]any{"TaskWorkerCount": 16.0, "Adaptive": false}})
+	out, err := bitswapDecorator(cfg.Bitswap, cfg.Resolved().Bitswap)(bitswapOptionsIn{Opts: nil})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(out.Opts) != 1 {
 		t.Fatalf("want our 1 option appended, got %d", len(out.Opts))
 	}
 	s := hlstate.Get()
 	if len(s.Components) != 1 || s.Components[0].Status != hlstate.StatusActive || !strings.Contains(s.Components[0].Detail, "TaskWorkerCount=16") {
 		t.Fatalf("state not recorded: %+v", s.Components)
+	}
+}
+
+func TestBitswapDecoratorInstallsPolicy(t *testing.T) {
+	hlstate.Reset()
+	extra := "12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf"
+	vip := "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
+	cfg := parse(t, map[string]any{"Bitswap": map[string]any{"PriorityPeers": extra}})
+	kc := &kconfig.Config{}
+	id, _ := peer.Decode(vip)
+	kc.Peering.Peers = []peer.AddrInfo{{ID: id}}
+	out, err := bitswapDecorator(cfg.Bitswap, cfg.Resolved().Bitswap)(bitswapOptionsIn{Cfg: kc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Opts) != 3 {
+		t.Fatalf("want filter, comparator and tracer, got %d options", len(out.Opts))
+	}
+	p := bsPolicy.Load()
+	if p == nil {
+		t.Fatal("no policy published")
+	}
+	defer p.Close()
+	xid, _ := peer.Decode(extra)
+	if p.ClassOf(id) != exchange.ClassPriority || p.ClassOf(xid) != exchange.ClassPriority || p.ClassOf("other") != exchange.ClassUnknown {
+		t.Fatal("Peering.Peers and PriorityPeers are not in the priority class")
+	}
+	if st, ok := BitswapLive(); !ok || len(st.Classes) != 3 {
+		t.Fatalf("live stats %v %+v", ok, st)
+	}
+	if f, ok := hlstate.Live("bitswap"); !ok || f() == nil {
+		t.Fatal("no live view in hlstate")
+	}
+}
+
+func TestBitswapConfigErrors(t *testing.T) {
+	for raw, want := range map[string]string{
+		`{"PriorityPeers": "not-a-peer"}`:                            "Config.Bitswap.PriorityPeers",
+		`{"PriorityShare": 90, "GoodShare": 10, "UnknownShare": 10}`: "at most 100",
+		`{"BreakerCooldown": "10s", "BreakerMaxCooldown": "1s"}`:     "BreakerMaxCooldown",
+	} {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			t.Fatal(err)
+		}
+		cfg := parse(t, map[string]any{"Bitswap": m})
+		_, _, err := exchangeConfig(cfg.Resolved().Bitswap)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err %v, want it to name %q", raw, err, want)
+		}
 	}
 }
 
@@ -120,5 +177,22 @@ func TestIsConfigCommand(t *testing.T) {
 		if got := isConfigCommand(strings.Fields(args)); got != want {
 			t.Errorf("isConfigCommand(%q) = %v, want %v", args, got, want)
 		}
+	}
+}
+
+func TestProfileProvidePolicy(t *testing.T) {
+	c := &kconfig.Config{}
+	if err := applyProfile(c); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Provide.Strategy.WithDefault(""); got != profileProvideStrategy {
+		t.Fatalf("Provide.Strategy %q, want %q", got, profileProvideStrategy)
+	}
+	c.Provide.Strategy = kconfig.NewOptionalString("roots")
+	if err := applyProfile(c); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Provide.Strategy.WithDefault(""); got != "roots" {
+		t.Fatalf("the profile overwrote the user's Provide.Strategy: %q", got)
 	}
 }

@@ -1,0 +1,139 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipfs/kubo/config"
+	"github.com/ipfs/kubo/test/cli/harness"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/kubo-highload/highload/bench/loadgen"
+	"github.com/kubo-highload/highload/exchange"
+)
+
+// policyStats runs `ipfs stats highload bitswap --enc=json` on n.
+func policyStats(t *testing.T, n *harness.Node) exchange.Stats {
+	t.Helper()
+	res := mustRun(t, n, cmdTimeout, nil, "stats", "highload", "bitswap", "--enc=json")
+	var s exchange.Stats
+	if err := json.Unmarshal(res.Stdout.Bytes(), &s); err != nil {
+		t.Fatalf("decoding `ipfs stats highload bitswap --enc=json`: %v\n%s", err, res.Stdout.String())
+	}
+	return s
+}
+
+func addrInfo(t *testing.T, n *harness.Node) peer.AddrInfo {
+	t.Helper()
+	return peer.AddrInfo{ID: n.PeerID(), Addrs: n.SwarmAddrs()}
+}
+
+// TestBitswapPolicyUnderFlood floods a provider from loadgen peers and
+// checks that the policy's hooks are live in the daemon (wants are shed,
+// breakers trip), that a peer in the provider's Peering.Peers still fetches,
+// that malformed and oversized wantlists do not bring the node down, and
+// that Kubo's own Bitswap commands keep working.
+func TestBitswapPolicyUnderFlood(t *testing.T) {
+	t.Parallel()
+	defer failOnPanic(t)
+	h := newHarness(t, ourBin(t))
+	provider, vip := newNode(t, h), newNode(t, h)
+	provider.UpdateConfig(func(cfg *config.Config) {
+		cfg.Peering.Peers = []peer.AddrInfo{{ID: vip.PeerID()}}
+	})
+	// Low limits so a small flood trips them on a shared machine.
+	setPlugin(provider, config.Plugin{Config: map[string]any{
+		"Bitswap": map[string]any{"UnknownPeerRate": 2000, "BreakerCooldown": "2s"},
+	}})
+	startDaemon(provider)
+	startDaemon(vip)
+
+	s := policyStats(t, provider)
+	if len(s.Classes) != 3 || s.ShedTotal() != 0 {
+		t.Fatalf("fresh provider: %+v", s)
+	}
+
+	data := make([]byte, 4<<20)
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	cid := strings.TrimSpace(mustRun(t, provider, transferTimeout, bytes.NewReader(data), "add", "-Q", "--chunker=size-16384").Stdout.String())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	flood := make(chan error, 1)
+	go func() {
+		_, err := loadgen.Flood(ctx, loadgen.FloodConfig{Target: addrInfo(t, provider), Peers: 8, Wants: 1000, Rate: 10, Duration: 90 * time.Second})
+		flood <- err
+	}()
+	if err := waitFor(40*time.Second, func() (bool, string) {
+		s = policyStats(t, provider)
+		return s.ShedTotal() > 0 && s.Trips["flood"] > 0, fmt.Sprintf("shed %d, trips %v", s.ShedTotal(), s.Trips)
+	}); err != nil {
+		t.Fatalf("the flood was never shed: %v", err)
+	}
+	shedBefore := s.ShedTotal()
+
+	// The peered node fetches the file while the flood runs.
+	connect(t, vip, provider)
+	start := time.Now()
+	got := mustRun(t, vip, transferTimeout, nil, "--timeout=50s", "cat", cid).Stdout.Bytes()
+	if !bytes.Equal(got, data) {
+		t.Fatalf("the peered node read %d bytes that differ from the %d added", len(got), len(data))
+	}
+	t.Logf("peered fetch of %d bytes under flood: %v", len(data), time.Since(start))
+	s = policyStats(t, provider)
+	if s.Classes[exchange.ClassPriority].Served == 0 || s.Classes[exchange.ClassPriority].Shed["breaker"]+s.Classes[exchange.ClassPriority].Shed["overload"] != 0 {
+		t.Fatalf("priority class: %+v", s.Classes[exchange.ClassPriority])
+	}
+	if s.ShedTotal() <= shedBefore {
+		t.Errorf("shed count did not keep rising under the flood: %d then %d", shedBefore, s.ShedTotal())
+	}
+	found := false
+	for _, p := range s.Peers {
+		found = found || (p.ID == vip.PeerID().String() && p.Class == "priority")
+	}
+	if !found {
+		t.Errorf("the peered node is not listed in the priority class: %+v", s.Peers)
+	}
+
+	// Stock commands keep working on the flooded node.
+	mustRun(t, provider, cmdTimeout, nil, "stats", "bitswap")
+	mustRun(t, provider, cmdTimeout, nil, "bitswap", "wantlist")
+	ledger := mustRun(t, provider, cmdTimeout, nil, "bitswap", "ledger", vip.PeerID().String()).Stdout.String()
+	if !strings.Contains(ledger, "Ledger for") {
+		t.Errorf("`ipfs bitswap ledger` printed %q", ledger)
+	}
+	text := mustRun(t, provider, cmdTimeout, nil, "stats", "highload", "bitswap").Stdout.String()
+	if !strings.Contains(text, "unknown") || !strings.Contains(text, "Peer breakers:") {
+		t.Errorf("text output:\n%s", text)
+	}
+	if m := withPrefix(metrics(t, provider), `highload_bitswap_shed_requests_total{class="unknown",reason="breaker"}`); len(m) != 1 || strings.HasSuffix(m[0], " 0") {
+		t.Errorf("shed metric: %v", m)
+	}
+	cancel()
+	if err := <-flood; err != nil {
+		t.Errorf("flood: %v", err)
+	}
+
+	// Malformed and oversized wantlists.
+	res, err := loadgen.Garbage(context.Background(), loadgen.GarbageConfig{Target: addrInfo(t, provider)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.StillAnswers {
+		t.Fatalf("provider stopped answering after garbage: %+v", res)
+	}
+	mustRun(t, provider, cmdTimeout, nil, "id")
+	if s = policyStats(t, provider); s.Malformed == 0 {
+		t.Errorf("no malformed wantlist counted after the garbage cases %+v", res.Cases)
+	}
+	stopDaemon(t, vip)
+	stopDaemon(t, provider)
+}
