@@ -245,7 +245,7 @@ func bitswapDecorator(c, r *hlconfig.BitswapConfig) func(bitswapOptionsIn) (bits
 			if err != nil {
 				return bitswapOptionsOut{}, err
 			}
-			pol, err := exchange.New(xc)
+			pol, err := exchange.New(xc, exchange.WithPressure(bitswapPressureLevel))
 			if err != nil {
 				return bitswapOptionsOut{}, err
 			}

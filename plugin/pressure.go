@@ -73,3 +73,17 @@ func applyTieredPressure(l health.Level) {
 		log.Infof("pressure %s: tiered memory tier budget %s of %s", l, humanBytes(got), humanBytes(full))
 	}
 }
+
+// bitswapPressureLevel is the Bitswap policy's pressure source: 0 normal,
+// 1 elevated, 2 critical. The policy shrinks its live limits as it rises
+// and sheds the lower classes first.
+func bitswapPressureLevel() int {
+	switch l := pressureLevel(); {
+	case l >= health.Critical:
+		return 2
+	case l >= health.Elevated:
+		return 1
+	default:
+		return 0
+	}
+}
