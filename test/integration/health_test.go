@@ -232,8 +232,20 @@ func TestAutoTuneActsUnderLoad(t *testing.T) {
 	startDaemon(client)
 	connect(t, client, server)
 
-	if s := tunerOf(t, server); len(s.Knobs) != 1 || s.Knobs[0].Name != "go.GOGC" {
-		t.Fatalf("knobs: %+v", s.Knobs)
+	// The tuner gets GOGC and the Bitswap policy's two tuned knobs
+	// (plugin/bitswap_knobs.go), each with its bounds.
+	type bounds struct{ min, max float64 }
+	knobs := map[string]bounds{}
+	for _, k := range tunerOf(t, server).Knobs {
+		knobs[k.Name] = bounds{k.Min, k.Max}
+	}
+	for _, name := range []string{"go.GOGC", "bitswap.global_pending", "bitswap.peer_rate.unknown"} {
+		if _, ok := knobs[name]; !ok || len(knobs) != 3 {
+			t.Fatalf("knobs %+v: want go.GOGC, bitswap.global_pending and bitswap.peer_rate.unknown", knobs)
+		}
+	}
+	if b := knobs["go.GOGC"]; b.min != 50 || b.max != 400 {
+		t.Fatalf("go.GOGC bounds %+v, want 50..400", b)
 	}
 
 	// Load: the client fetches fresh 4 MiB files from the server until the
@@ -271,8 +283,9 @@ func TestAutoTuneActsUnderLoad(t *testing.T) {
 		t.Fatalf("the tuner did not act under load: %v", err)
 	}
 	for _, c := range st.Changes {
-		if c.Reason == "" || c.Knob != "go.GOGC" || c.To < 50 || c.To > 400 || c.From < 50 || c.From > 400 {
-			t.Fatalf("change %+v: want a reason and values within [50, 400]", c)
+		b, ok := knobs[c.Knob]
+		if c.Reason == "" || !ok || c.To < b.min || c.To > b.max || c.From < b.min || c.From > b.max {
+			t.Fatalf("change %+v: want a reason, a registered knob and values within its bounds %+v", c, b)
 		}
 		if c.Kind == "trial" && c.Before == nil {
 			t.Fatalf("trial %+v has no before figure", c)
@@ -289,7 +302,9 @@ func TestAutoTuneActsUnderLoad(t *testing.T) {
 	if !frozen.Frozen || frozen.State != "frozen" {
 		t.Fatalf("after freeze: %+v", frozen)
 	}
-	if k := frozen.Knobs[0]; k.Value < 50 || k.Value > 400 {
-		t.Fatalf("GOGC %g outside its bounds", k.Value)
+	for _, k := range frozen.Knobs {
+		if b := knobs[k.Name]; k.Value < b.min || k.Value > b.max {
+			t.Fatalf("%s = %g outside its bounds %+v", k.Name, k.Value, b)
+		}
 	}
 }
