@@ -74,6 +74,9 @@ type peerState struct {
 	requested atomic.Uint64
 	denied    atomic.Uint64
 	blocksOut atomic.Uint64
+	// dontHavesOut counts DONT_HAVEs sent to the peer: a peer whose wants
+	// we mostly cannot serve is a flooder, one we mostly serve is a client.
+	dontHavesOut atomic.Uint64
 	blocksIn  atomic.Uint64
 	pass      atomic.Uint64 // virtual time (see comparator.go)
 	active    atomic.Int64  // unix nanos of the last want
@@ -270,7 +273,11 @@ func (p *Policy) Filter(id peer.ID, _ cid.Cid) bool {
 		st.winStart, st.winCount = now, 0
 	}
 	st.winCount++
-	flood := lim.rate[c] > 0 && int64(st.winCount) == lim.rate[c]+1
+	// Over the rate, a peer trips for flood unless it is a busy client: one
+	// we have sent more blocks than DONT_HAVEs (a gateway fetching what we
+	// hold, W8) is left to the backlog and overload limits instead.
+	flood := lim.rate[c] > 0 && int64(st.winCount) == lim.rate[c]+1 &&
+		st.dontHavesOut.Load() >= st.blocksOut.Load()
 	st.mu.Unlock()
 	if flood {
 		p.trip(id, st, FaultFlood, now)
@@ -383,6 +390,9 @@ func (p *Policy) MessageSent(id peer.ID, m bsmsg.BitSwapMessage) {
 	c := p.ClassOf(id)
 	p.addPending(st, Class(st.class.Load()), -n)
 	p.account(st, c, n)
+	if dh := len(m.DontHaves()); dh > 0 {
+		st.dontHavesOut.Add(uint64(dh))
+	}
 	if blocks > 0 {
 		st.blocksOut.Add(uint64(blocks))
 		p.maybeGood(st)

@@ -107,6 +107,41 @@ func TestFloodTripsAndRecoversGradually(t *testing.T) {
 	}
 }
 
+// sentBlocks tells the policy the server sent n blocks to id.
+func sentBlocks(p *Policy, id peer.ID, n int) {
+	m := bsmsg.New(false)
+	for i := 0; i < n; i++ {
+		m.AddBlock(blocks.NewBlock([]byte{byte(i), byte(i >> 8), 'b'}))
+	}
+	p.MessageSent(id, m)
+}
+
+// A peer over the rate that we mostly serve blocks to is a busy client, not
+// a flooder: it is not tripped. The same rate of wants we answer with
+// DONT_HAVE trips it.
+func TestBusyClientIsNotAFlooder(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PeerRate[ClassUnknown] = 100
+	cfg.PeerPending[ClassUnknown] = 0
+	p, _ := newTestPolicy(t, cfg)
+	client, flooder := peer.ID("client"), peer.ID("flooder")
+
+	want(p, client, 60)
+	sentBlocks(p, client, 60)
+	want(p, flooder, 60)
+	sent(p, flooder, 60)
+	if got := want(p, client, 90); got != 90 {
+		t.Fatalf("busy client over the rate: admitted %d of 90", got)
+	}
+	if got := want(p, flooder, 90); got == 90 {
+		t.Fatal("a peer answered only with DONT_HAVE was not tripped over the rate")
+	}
+	s := p.Stats()
+	if s.Trips["flood"] != 1 {
+		t.Fatalf("flood trips %d, want 1 (the flooder only)", s.Trips["flood"])
+	}
+}
+
 func TestPriorityPeerNotShed(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.GlobalPending = 1000
