@@ -74,13 +74,16 @@ type peerState struct {
 	requested atomic.Uint64
 	denied    atomic.Uint64
 	blocksOut atomic.Uint64
-	// dontHavesOut counts DONT_HAVEs sent to the peer: a peer whose wants
-	// we mostly cannot serve is a flooder, one we mostly serve is a client.
-	dontHavesOut atomic.Uint64
-	blocksIn  atomic.Uint64
-	pass      atomic.Uint64 // virtual time (see comparator.go)
-	active    atomic.Int64  // unix nanos of the last want
-	tickReqs  atomic.Int64  // wants since the sampler's last tick
+	// Answers sent to the peer in the current and the previous rate
+	// window: a peer whose recent wants we mostly answer with DONT_HAVE is
+	// a flooder, one we mostly serve blocks to is a client. Windows, not
+	// lifetime totals, so blocks fetched earlier buy no flood allowance.
+	winDontHaves, winBlocks   atomic.Int64
+	lastDontHaves, lastBlocks int64 // under mu
+	blocksIn                  atomic.Uint64
+	pass                      atomic.Uint64 // virtual time (see comparator.go)
+	active                    atomic.Int64  // unix nanos of the last want
+	tickReqs                  atomic.Int64  // wants since the sampler's last tick
 
 	mu       sync.Mutex // guards the fields below
 	winStart time.Time
@@ -271,13 +274,14 @@ func (p *Policy) Filter(id peer.ID, _ cid.Cid) bool {
 	if now.Sub(st.winStart) >= time.Second {
 		st.lastRate = st.winCount
 		st.winStart, st.winCount = now, 0
+		st.lastDontHaves, st.lastBlocks = st.winDontHaves.Swap(0), st.winBlocks.Swap(0)
 	}
 	st.winCount++
 	// Over the rate, a peer trips for flood unless it is a busy client: one
 	// we have sent more blocks than DONT_HAVEs (a gateway fetching what we
 	// hold, W8) is left to the backlog and overload limits instead.
 	flood := lim.rate[c] > 0 && int64(st.winCount) == lim.rate[c]+1 &&
-		st.dontHavesOut.Load() >= st.blocksOut.Load()
+		st.winDontHaves.Load()+st.lastDontHaves >= st.winBlocks.Load()+st.lastBlocks
 	st.mu.Unlock()
 	if flood {
 		p.trip(id, st, FaultFlood, now)
@@ -391,9 +395,10 @@ func (p *Policy) MessageSent(id peer.ID, m bsmsg.BitSwapMessage) {
 	p.addPending(st, Class(st.class.Load()), -n)
 	p.account(st, c, n)
 	if dh := len(m.DontHaves()); dh > 0 {
-		st.dontHavesOut.Add(uint64(dh))
+		st.winDontHaves.Add(int64(dh))
 	}
 	if blocks > 0 {
+		st.winBlocks.Add(int64(blocks))
 		st.blocksOut.Add(uint64(blocks))
 		p.maybeGood(st)
 	}

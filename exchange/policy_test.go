@@ -123,6 +123,7 @@ func TestBusyClientIsNotAFlooder(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PeerRate[ClassUnknown] = 100
 	cfg.PeerPending[ClassUnknown] = 0
+	cfg.GoodMinBlocks = 1 << 20 // both stay in the unknown class
 	p, _ := newTestPolicy(t, cfg)
 	client, flooder := peer.ID("client"), peer.ID("flooder")
 
@@ -139,6 +140,31 @@ func TestBusyClientIsNotAFlooder(t *testing.T) {
 	s := p.Stats()
 	if s.Trips["flood"] != 1 {
 		t.Fatalf("flood trips %d, want 1 (the flooder only)", s.Trips["flood"])
+	}
+}
+
+// Blocks served long ago buy no flood allowance: a peer that fetched, then
+// two rate windows later floods wants we answer with DONT_HAVE, trips.
+func TestFormerClientFloodingTrips(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PeerRate[ClassUnknown] = 100
+	cfg.PeerPending[ClassUnknown] = 0
+	cfg.GoodMinBlocks = 1 << 20 // stays in the unknown class and its rate
+	p, clk := newTestPolicy(t, cfg)
+	id := peer.ID("turncoat")
+
+	want(p, id, 90)
+	sentBlocks(p, id, 90)
+	clk.add(1100 * time.Millisecond)
+	want(p, id, 1)
+	clk.add(1100 * time.Millisecond)
+	want(p, id, 60)
+	sent(p, id, 60)
+	if got := want(p, id, 90); got == 90 {
+		t.Fatal("a former client flooding wants answered with DONT_HAVE was not tripped")
+	}
+	if n := p.Stats().Trips["flood"]; n != 1 {
+		t.Fatalf("flood trips %d, want 1", n)
 	}
 }
 
