@@ -1,0 +1,481 @@
+package blocklog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+)
+
+var ctx = context.Background()
+
+func open(t *testing.T, dir string, o Options) *Datastore {
+	t.Helper()
+	if o.CompactInterval == 0 {
+		o.CompactInterval = -1
+	}
+	d, err := Open(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func val(i, n int) []byte {
+	b := make([]byte, n)
+	for j := range b {
+		b[j] = byte(i*7 + j*13 + j>>8)
+	}
+	return b
+}
+
+func key(i int) ds.Key { return ds.NewKey(fmt.Sprintf("/blk/%08d", i)) }
+
+func mustGet(t *testing.T, d *Datastore, k ds.Key, want []byte) {
+	t.Helper()
+	v, err := d.Get(ctx, k)
+	if err != nil {
+		t.Fatalf("get %s: %v", k, err)
+	}
+	if !bytes.Equal(v, want) {
+		t.Fatalf("get %s: %d bytes, want %d (content differs)", k, len(v), len(want))
+	}
+}
+
+func TestPutGetDeleteReopen(t *testing.T) {
+	dir := t.TempDir()
+	d := open(t, dir, Options{SegmentSize: 1 << 20})
+	for i := range 300 {
+		if err := d.Put(ctx, key(i), val(i, 10_000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 300; i += 3 {
+		if err := d.Delete(ctx, key(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Put(ctx, key(1), val(999, 50)); err != nil { // overwrite
+		t.Fatal(err)
+	}
+	check := func(d *Datastore) {
+		t.Helper()
+		for i := range 300 {
+			switch {
+			case i%3 == 0:
+				if _, err := d.Get(ctx, key(i)); !errors.Is(err, ds.ErrNotFound) {
+					t.Fatalf("deleted key %d: %v", i, err)
+				}
+				if has, _ := d.Has(ctx, key(i)); has {
+					t.Fatalf("deleted key %d: Has true", i)
+				}
+			case i == 1:
+				mustGet(t, d, key(i), val(999, 50))
+			default:
+				mustGet(t, d, key(i), val(i, 10_000))
+				if n, err := d.GetSize(ctx, key(i)); err != nil || n != 10_000 {
+					t.Fatalf("GetSize %d = %d, %v", i, n, err)
+				}
+			}
+		}
+	}
+	check(d)
+	st := d.Stats()
+	if st.Segments < 3 || st.Keys != 200 || st.GarbageBytes <= 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(ctx, key(1), nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("put after close: %v", err)
+	}
+	d = open(t, dir, Options{SegmentSize: 1 << 20})
+	defer d.Close()
+	check(d)
+	if d.Stats().Keys != 200 {
+		t.Fatalf("keys after reopen %d", d.Stats().Keys)
+	}
+}
+
+func TestHintFilesUsedAndStale(t *testing.T) {
+	dir := t.TempDir()
+	d := open(t, dir, Options{SegmentSize: 1 << 20})
+	for i := range 400 {
+		if err := d.Put(ctx, key(i), val(i, 8000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Close()
+	hints, _ := filepath.Glob(filepath.Join(dir, "*.hint"))
+	if len(hints) < 2 {
+		t.Fatalf("expected hint files for sealed segments, got %v", hints)
+	}
+	// A damaged hint is ignored: the segment is scanned instead.
+	os.WriteFile(hints[0], []byte("BLKH garbage"), 0o644)
+	d = open(t, dir, Options{SegmentSize: 1 << 20})
+	defer d.Close()
+	for i := range 400 {
+		mustGet(t, d, key(i), val(i, 8000))
+	}
+}
+
+func TestBatchAtomicAndQuery(t *testing.T) {
+	d := open(t, t.TempDir(), Options{})
+	defer d.Close()
+	b, _ := d.Batch(ctx)
+	for i := range 50 {
+		b.Put(ctx, key(i), val(i, 100))
+	}
+	b.Delete(ctx, key(7))
+	if has, _ := d.Has(ctx, key(1)); has {
+		t.Fatal("batch visible before commit")
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d.Put(ctx, ds.NewKey("/other/x"), []byte("x"))
+	res, err := d.Query(ctx, query.Query{Prefix: "/blk", KeysOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _ := res.Rest()
+	if len(all) != 49 {
+		t.Fatalf("prefix query: %d keys, want 49", len(all))
+	}
+	for _, e := range all {
+		if !strings.HasPrefix(e.Key, "/blk/") || e.Value != nil {
+			t.Fatalf("bad entry %+v", e)
+		}
+	}
+	res, _ = d.Query(ctx, query.Query{Prefix: "/blk", Orders: []query.Order{query.OrderByKey{}}, Offset: 5, Limit: 10})
+	all, _ = res.Rest()
+	if len(all) != 10 || all[0].Key != key(5).String() || !bytes.Equal(all[0].Value, val(5, 100)) {
+		t.Fatalf("offset/limit query: %d entries, first %v", len(all), all[0].Key)
+	}
+	res, _ = d.Query(ctx, query.Query{Prefix: "/bl", KeysOnly: true})
+	if all, _ = res.Rest(); len(all) != 0 {
+		t.Fatalf("prefix /bl matched %d keys of /blk", len(all))
+	}
+	res, _ = d.Query(ctx, query.Query{})
+	if all, _ = res.Rest(); len(all) != 50 {
+		t.Fatalf("full query %d", len(all))
+	}
+}
+
+func TestGroupCommitConcurrent(t *testing.T) {
+	for _, syncOn := range []bool{false, true} {
+		d := open(t, t.TempDir(), Options{Sync: syncOn, SegmentSize: 4 << 20})
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 200 {
+					n := w*1000 + i
+					if err := d.Put(ctx, key(n), val(n, 4096)); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		st := d.Stats()
+		if st.GroupedOps != 1600 || st.Groups == 0 || st.Groups > st.GroupedOps {
+			t.Fatalf("sync=%v stats %+v", syncOn, st)
+		}
+		if syncOn && st.Syncs != st.Groups {
+			t.Fatalf("sync=true: %d fsyncs for %d groups", st.Syncs, st.Groups)
+		}
+		for w := range 8 {
+			for i := range 200 {
+				mustGet(t, d, key(w*1000+i), val(w*1000+i, 4096))
+			}
+		}
+		d.Close()
+	}
+}
+
+func TestTornTailTruncated(t *testing.T) {
+	dir := t.TempDir()
+	d := open(t, dir, Options{})
+	for i := range 10 {
+		d.Put(ctx, key(i), val(i, 1000))
+	}
+	b, _ := d.Batch(ctx)
+	b.Put(ctx, key(100), val(100, 1000))
+	b.Put(ctx, key(101), val(101, 1000))
+	b.Commit(ctx)
+	d.Close()
+	seg := filepath.Join(dir, segName(1))
+	fi, _ := os.Stat(seg)
+	full := fi.Size()
+	rec := int64(recordLen(len(key(0).String()), 1000))
+	commit := int64(recordLen(0, 4))
+	cases := []struct {
+		name    string
+		mutate  func() error
+		present int // keys 0..present-1 of the 10, and the batch iff batch
+		batch   bool
+	}{
+		{"commit record cut", func() error { return os.Truncate(seg, full-2) }, 10, false},
+		{"batch body cut", func() error { return os.Truncate(seg, full-commit-rec-5) }, 10, false},
+		{"last put cut", func() error { return os.Truncate(seg, full-commit-2*rec-3) }, 9, false},
+		{"bit flip in put 8", func() error { return flip(seg, segHeaderSize+8*rec+40) }, 8, false},
+		{"garbage appended", func() error { return appendBytes(seg, []byte("not a record at all, just junk")) }, 10, true},
+	}
+	orig, _ := os.ReadFile(seg)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			os.WriteFile(seg, orig, 0o644)
+			if err := c.mutate(); err != nil {
+				t.Fatal(err)
+			}
+			d := open(t, dir, Options{})
+			defer d.Close()
+			for i := range 10 {
+				has, _ := d.Has(ctx, key(i))
+				if has != (i < c.present) {
+					t.Fatalf("key %d present=%v", i, has)
+				}
+				if has {
+					mustGet(t, d, key(i), val(i, 1000))
+				}
+			}
+			h1, _ := d.Has(ctx, key(100))
+			h2, _ := d.Has(ctx, key(101))
+			if h1 != c.batch || h2 != c.batch {
+				t.Fatalf("batch keys present %v %v, want both %v", h1, h2, c.batch)
+			}
+			if d.Stats().TruncatedBytes == 0 {
+				t.Fatal("nothing truncated")
+			}
+			// The log stays writable after the truncation.
+			if err := d.Put(ctx, key(200), val(200, 10)); err != nil {
+				t.Fatal(err)
+			}
+			mustGet(t, d, key(200), val(200, 10))
+		})
+	}
+}
+
+func flip(p string, off int64) error {
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	b := []byte{0}
+	f.ReadAt(b, off)
+	b[0] ^= 0x40
+	_, err = f.WriteAt(b, off)
+	return err
+}
+
+func appendBytes(p string, b []byte) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.Write(b)
+	return err
+}
+
+func TestBadInputErrors(t *testing.T) {
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{SegmentSize: 1000}, "SegmentSize"},
+		{Options{SegmentSize: 2 << 30}, "SegmentSize"},
+		{Options{CompactRatio: 1.5}, "CompactRatio"},
+		{Options{CompactRatio: -1}, "CompactRatio"},
+		{Options{CompactRate: 10}, "CompactRate"},
+		{Options{MaxGroupBytes: 10}, "MaxGroupBytes"},
+	} {
+		if _, err := Open(t.TempDir(), c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want one naming %s", c.o, err, c.want)
+		}
+	}
+	// A corrupt sealed segment is an error naming the file and offset.
+	dir := t.TempDir()
+	d := open(t, dir, Options{SegmentSize: 1 << 20})
+	for i := range 300 {
+		d.Put(ctx, key(i), val(i, 10_000))
+	}
+	d.Close()
+	os.Remove(filepath.Join(dir, hintName(1)))
+	flip(filepath.Join(dir, segName(1)), 5000)
+	_, err := Open(dir, Options{SegmentSize: 1 << 20})
+	if err == nil || !strings.Contains(err.Error(), "00000001.log") || !strings.Contains(err.Error(), "damaged at offset") {
+		t.Fatalf("corrupt sealed segment: %v", err)
+	}
+	// Not a segment at all.
+	dir = t.TempDir()
+	os.WriteFile(filepath.Join(dir, "00000001.log"), []byte("hello, this is not a blocklog segment"), 0o644)
+	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "bad magic") {
+		t.Fatalf("foreign file: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "stray.log"), nil, 0o644)
+	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "stray.log") {
+		t.Fatalf("stray file: %v", err)
+	}
+	// A second open of a directory in use is refused.
+	dir = t.TempDir()
+	d = open(t, dir, Options{})
+	defer d.Close()
+	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second open: %v", err)
+	}
+	if err := d.Put(ctx, ds.NewKey("/"+strings.Repeat("k", MaxKeyLen)), nil); err == nil {
+		t.Fatal("oversized key accepted")
+	}
+}
+
+func TestCompaction(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{SegmentSize: 1 << 20, CompactRatio: 0.3}
+	d := open(t, dir, o)
+	const n = 1000
+	for i := range n {
+		d.Put(ctx, key(i), val(i, 4000))
+	}
+	// Delete most of the older blocks and overwrite a few, as the tiered
+	// mover does when it demotes.
+	for i := range n {
+		if i%4 != 0 {
+			d.Delete(ctx, key(i))
+		} else if i%8 == 0 {
+			d.Put(ctx, key(i), val(i+1, 3000))
+		}
+	}
+	before := d.Stats()
+	done, err := d.Compact(ctx)
+	if err != nil || done == 0 {
+		t.Fatalf("compact: %d, %v", done, err)
+	}
+	after := d.Stats()
+	if after.DiskBytes >= before.DiskBytes || after.Compactions == 0 || after.LiveBytes != before.LiveBytes {
+		t.Fatalf("before %+v after %+v", before, after)
+	}
+	check := func(d *Datastore) {
+		t.Helper()
+		for i := range n {
+			has, _ := d.Has(ctx, key(i))
+			if has != (i%4 == 0) {
+				t.Fatalf("key %d present=%v", i, has)
+			}
+			switch {
+			case i%8 == 0:
+				mustGet(t, d, key(i), val(i+1, 3000))
+			case i%4 == 0:
+				mustGet(t, d, key(i), val(i, 4000))
+			}
+		}
+	}
+	check(d)
+	d.Close()
+	d = open(t, dir, o)
+	check(d)
+	// A compaction a crash interrupted leaves a .tmp file: removed at open.
+	os.WriteFile(filepath.Join(dir, segName(2)+".tmp"), []byte("partial"), 0o644)
+	d.Close()
+	d = open(t, dir, o)
+	defer d.Close()
+	check(d)
+	if m, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(m) != 0 {
+		t.Fatalf("leftovers %v", m)
+	}
+}
+
+// TestCompactionConcurrent compacts while writers overwrite and delete and
+// readers read, then checks the final state against a model.
+func TestCompactionConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{SegmentSize: 1 << 20, CompactRatio: 0.2}
+	d := open(t, dir, o)
+	const n = 600
+	for i := range n {
+		d.Put(ctx, key(i), val(i, 3000))
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := d.Compact(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for i := 0; i < n; i += 5 {
+				if v, err := d.Get(ctx, key(i)); err == nil && len(v) != 3000 && len(v) != 2000 {
+					t.Errorf("get %d: %d bytes", i, len(v))
+				} else if err != nil && !errors.Is(err, ds.ErrNotFound) {
+					t.Error(err)
+				}
+			}
+		}
+	}()
+	for round := range 4 {
+		for i := range n {
+			switch (i + round) % 3 {
+			case 0:
+				d.Delete(ctx, key(i))
+			case 1:
+				d.Put(ctx, key(i), val(i+round, 2000))
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	final := func(d *Datastore) {
+		t.Helper()
+		for i := range n {
+			// Round 3 decides: (i+3)%3 == 0 deleted, 1 rewritten, 2 as round 2 left it.
+			switch (i + 3) % 3 {
+			case 0:
+				if has, _ := d.Has(ctx, key(i)); has {
+					t.Fatalf("key %d should be deleted", i)
+				}
+			case 1:
+				mustGet(t, d, key(i), val(i+3, 2000))
+			case 2:
+				// round 2: (i+2)%3 == 1 -> rewritten with i+2
+				mustGet(t, d, key(i), val(i+2, 2000))
+			}
+		}
+	}
+	final(d)
+	d.Compact(ctx)
+	d.Close()
+	d = open(t, dir, o)
+	defer d.Close()
+	final(d)
+}

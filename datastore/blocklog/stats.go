@@ -1,0 +1,73 @@
+package blocklog
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+type counters struct {
+	groups, groupOps, groupBytes, maxGroupOps atomic.Uint64
+	syncs                                     atomic.Uint64
+	compactions, compactReclaimed             atomic.Uint64
+	compactFailures                           atomic.Uint64
+	truncated                                 atomic.Uint64
+	openTime                                  atomic.Int64
+}
+
+// Stats is a snapshot of the store's state and counters.
+type Stats struct {
+	// Segments is the number of segment files, the active one included.
+	Segments int `json:"segments"`
+	// Keys is the number of keys in the index.
+	Keys int `json:"keys"`
+	// DiskBytes is the segment files' total size.
+	DiskBytes int64 `json:"diskBytes"`
+	// LiveBytes is the size of the records the index points at.
+	LiveBytes int64 `json:"liveBytes"`
+	// GarbageBytes is DiskBytes minus LiveBytes and headers: overwritten
+	// and deleted records, tombstones and commit records.
+	GarbageBytes int64 `json:"garbageBytes"`
+	// TombstoneBytes is the part of GarbageBytes that is tombstones.
+	TombstoneBytes int64 `json:"tombstoneBytes"`
+	// Groups is the number of group commits; GroupedOps the records they
+	// wrote (GroupedOps/Groups is the mean group size), GroupBytes their
+	// bytes and MaxGroupOps the largest group.
+	Groups      uint64 `json:"groups"`
+	GroupedOps  uint64 `json:"groupedOps"`
+	GroupBytes  uint64 `json:"groupBytes"`
+	MaxGroupOps uint64 `json:"maxGroupOps"`
+	// Syncs is the number of fsyncs of the active segment.
+	Syncs uint64 `json:"syncs"`
+	// Compactions is the number of segments rewritten or removed;
+	// CompactedBytes the bytes that freed; CompactionFailures the passes
+	// that failed (logged).
+	Compactions        uint64 `json:"compactions"`
+	CompactedBytes     uint64 `json:"compactedBytes"`
+	CompactionFailures uint64 `json:"compactionFailures"`
+	// TruncatedBytes is the torn tail dropped when the log was opened.
+	TruncatedBytes uint64 `json:"truncatedBytes"`
+	// OpenTime is how long Open took to recover the log.
+	OpenTime time.Duration `json:"openTime"`
+}
+
+// Stats returns a snapshot of the store's state and counters.
+func (d *Datastore) Stats() Stats {
+	st := Stats{
+		Groups: d.st.groups.Load(), GroupedOps: d.st.groupOps.Load(), GroupBytes: d.st.groupBytes.Load(),
+		MaxGroupOps: d.st.maxGroupOps.Load(), Syncs: d.st.syncs.Load(),
+		Compactions: d.st.compactions.Load(), CompactedBytes: d.st.compactReclaimed.Load(),
+		CompactionFailures: d.st.compactFailures.Load(),
+		TruncatedBytes:     d.st.truncated.Load(), OpenTime: time.Duration(d.st.openTime.Load()),
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	st.Segments, st.Keys = len(d.segs), len(d.index)
+	for _, s := range d.segs {
+		sz := s.size.Load()
+		st.DiskBytes += sz
+		st.LiveBytes += s.live
+		st.TombstoneBytes += s.tomb
+		st.GarbageBytes += sz - segHeaderSize - s.live
+	}
+	return st
+}
