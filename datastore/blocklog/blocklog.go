@@ -86,6 +86,9 @@ func (o *Options) fill() error {
 	return nil
 }
 
+// syncParallel is how many group fsyncs may run at once with Options.Sync.
+const syncParallel = 4
+
 // entry locates a key's newest put: the record starts at off in segment seg
 // and its value is vlen bytes.
 type entry struct {
@@ -153,6 +156,8 @@ type Datastore struct {
 	wg     sync.WaitGroup
 	broken atomic.Pointer[error] // a write failure that could not be undone
 
+	syncSem chan struct{} // bounds concurrent group fsyncs (Options.Sync)
+
 	compactMu  sync.Mutex // one compaction at a time
 	compactNow chan struct{}
 
@@ -178,7 +183,7 @@ func Open(dir string, opts Options) (*Datastore, error) {
 		dir: dir, opts: opts, lock: lock,
 		index: make(map[string]entry), segs: make(map[uint32]*segment),
 		cur: newGroup(), kick: make(chan struct{}, 1), stop: make(chan struct{}),
-		compactNow: make(chan struct{}, 1),
+		compactNow: make(chan struct{}, 1), syncSem: make(chan struct{}, syncParallel),
 	}
 	t0 := time.Now()
 	if err := d.recover(); err != nil {

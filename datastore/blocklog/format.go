@@ -62,6 +62,19 @@ func appendRecord(buf []byte, kind byte, key string, val []byte) []byte {
 	return buf
 }
 
+// appendHeader appends a record's header and key to buf; the value, which
+// follows them on disk, is only read for the checksum.
+func appendHeader(buf []byte, kind byte, key string, val []byte) []byte {
+	start := len(buf)
+	buf = append(buf, 0, 0, 0, 0, kind, 0, 0, 0, 0, 0, 0)
+	binary.LittleEndian.PutUint16(buf[start+5:], uint16(len(key)))
+	binary.LittleEndian.PutUint32(buf[start+7:], uint32(len(val)))
+	buf = append(buf, key...)
+	crc := crc32.Update(crc32.Checksum(buf[start+4:], castagnoli), castagnoli, val)
+	binary.LittleEndian.PutUint32(buf[start:], crc)
+	return buf
+}
+
 // record is a decoded record; key and val alias the decoded buffer.
 type record struct {
 	kind byte

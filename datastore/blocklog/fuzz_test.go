@@ -30,6 +30,9 @@ func FuzzDecodeRecord(f *testing.F) {
 				v = nil
 			}
 			enc := appendRecord(nil, kind, k, v)
+			if split := append(appendHeader(nil, kind, k, v), v...); !bytes.Equal(split, enc) {
+				t.Fatalf("appendHeader+value differs from appendRecord")
+			}
 			r, err := decodeRecord(enc)
 			if err != nil || r.kind != kind || string(r.key) != k || !bytes.Equal(r.val, v) || r.size != len(enc) {
 				t.Fatalf("round trip: %v", err)
