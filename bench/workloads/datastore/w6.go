@@ -166,6 +166,14 @@ func RunConfig(env *workload.Env, v workload.Variant, cfg Config) ([]workload.Fi
 			row{"ingest", StoreTieredPebble, StorePebble + " "},
 			row{"ingest", StorePebbleTuned, StorePebbleTuned + " "},
 			row{"puts", StoreTieredPebbleSync, StoreTieredPebbleSync + " "})
+		// The append-only log (datastore/blocklog) as the fast tier: alone
+		// and under the tiered store, for 16 KiB ingest (against stock's
+		// flatfs "small-block ingest") and for sync=true puts (against
+		// stock's "flatfs sync=true concurrent puts").
+		rows = append(rows, row{"ingest", StoreBlocklog, StoreBlocklog + " "},
+			row{"ingest", StoreTieredBlocklog, StoreTieredBlocklog + " "},
+			row{"puts", StoreBlocklogSync, StoreBlocklogSync + " "},
+			row{"puts", StoreTieredBlocklogSync, StoreTieredBlocklogSync + " "})
 	}
 	if cfg.Settle > 0 {
 		// Let the previous round's write-back and deletes settle.
