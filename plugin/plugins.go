@@ -13,4 +13,5 @@ import (
 var Plugins = []kplugin.Plugin{
 	&Highload{},
 	&TieredDatastore{},
+	&BlocklogDatastore{},
 }

@@ -55,6 +55,10 @@ type Options struct {
 	CompactInterval time.Duration
 }
 
+// CheckOptions fills o's zero fields with their defaults and checks every
+// field, naming the first one out of range.
+func CheckOptions(o *Options) error { return o.fill() }
+
 func (o *Options) fill() error {
 	if o.SegmentSize == 0 {
 		o.SegmentSize = DefaultSegmentSize

@@ -1,0 +1,90 @@
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/kubo/repo/fsrepo"
+)
+
+func init() {
+	_ = fsrepo.AddDatastoreConfigHandler(BlocklogTypeName, parseBlocklogConfig)
+}
+
+func TestBlocklogSpecDiskSpecIsIdentity(t *testing.T) {
+	a, err := parseBlocklogConfig(specMap(t, `{"type":"blocklog","path":"blocklog","sync":true,"segmentSize":"64MiB","compactRatio":0.3,"compactRate":"8MiB","compactInterval":"10s"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := parseBlocklogConfig(specMap(t, `{"type":"blocklog","path":"blocklog"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.DiskSpec().String() != b.DiskSpec().String() || a.DiskSpec().String() != `{"path":"blocklog","type":"blocklog"}` {
+		t.Fatalf("DiskSpec %s vs %s", a.DiskSpec(), b.DiskSpec())
+	}
+}
+
+func TestBlocklogSpecRefusedNamingTheField(t *testing.T) {
+	for spec, field := range map[string]string{
+		`{"type":"blocklog"}`:                                      "path",
+		`{"type":"blocklog","path":3}`:                             "path",
+		`{"type":"blocklog","path":"x","sync":"yes"}`:              "sync",
+		`{"type":"blocklog","path":"x","segmentSize":"1KiB"}`:      "segmentSize",
+		`{"type":"blocklog","path":"x","segmentSize":"lots"}`:      "segmentSize",
+		`{"type":"blocklog","path":"x","compactRatio":2}`:          "compactRatio",
+		`{"type":"blocklog","path":"x","compactRate":"1KiB"}`:      "compactRate",
+		`{"type":"blocklog","path":"x","compactInterval":"often"}`: "compactInterval",
+		`{"type":"blocklog","path":"x","segmentsize":"1GiB"}`:      "segmentsize",
+		`{"type":"blocklog","path":"x","compactRatio":"half"}`:     "compactRatio",
+	} {
+		_, err := parseBlocklogConfig(specMap(t, spec))
+		if err == nil || !strings.Contains(err.Error(), field) {
+			t.Fatalf("%s: err %v does not name %s", spec, err, field)
+		}
+	}
+}
+
+// TestBlocklogAsTieredChild opens a tiered store whose durable tier is a
+// blocklog, through Kubo's spec parsing, writes, reopens and reads.
+func TestBlocklogAsTieredChild(t *testing.T) {
+	spec := `{"type":"tiered","tiers":[{"type":"memory","capacity":"16MiB"},
+		{"name":"log","child":{"type":"blocklog","path":"fastlog"},"capacity":"64MiB"}]}`
+	dir := t.TempDir()
+	ctx := context.Background()
+	for round := range 2 {
+		c, err := parseTieredConfig(specMap(t, spec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.DiskSpec().String(); got != `{"path":"fastlog","type":"blocklog"}` {
+			t.Fatalf("DiskSpec %s", got)
+		}
+		d, err := c.Create(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := ds.NewKey("/CIQTEST")
+		if round == 0 {
+			if err := d.Put(ctx, k, []byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			if st := blocklogStats(); len(st) != 1 || st[0].Stats.Keys != 1 {
+				t.Fatalf("stats %+v", st)
+			}
+		}
+		v, err := d.Get(ctx, k)
+		if err != nil || !bytes.Equal(v, []byte("hello")) {
+			t.Fatalf("round %d: get %q, %v", round, v, err)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := blocklogStats(); len(st) != 0 {
+		t.Fatalf("closed logs still listed: %+v", st)
+	}
+}
