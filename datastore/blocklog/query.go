@@ -3,6 +3,7 @@ package blocklog
 import (
 	"context"
 	"fmt"
+	"path"
 	"strings"
 
 	ds "github.com/ipfs/go-datastore"
@@ -14,9 +15,17 @@ import (
 // Filters, orders, offset and limit are applied with go-datastore's query
 // helpers.
 func (d *Datastore) Query(ctx context.Context, q query.Query) (query.Results, error) {
+	// The prefix as go-datastore's NaiveQueryApply reads it: cleaned as a
+	// path, matching whole path segments.
 	prefix := ""
-	if q.Prefix != "" && q.Prefix != "/" {
-		prefix = ds.NewKey(q.Prefix).String() + "/"
+	if q.Prefix != "" {
+		p := q.Prefix
+		if p[0] != '/' {
+			p = "/" + p
+		}
+		if p = path.Clean(p); p != "/" {
+			prefix = p + "/"
+		}
 	}
 	d.mu.RLock()
 	keys := make([]string, 0, len(d.index))
