@@ -479,3 +479,18 @@ func TestCompactionConcurrent(t *testing.T) {
 	defer d.Close()
 	final(d)
 }
+
+func TestSyncFsyncs(t *testing.T) {
+	d := open(t, t.TempDir(), Options{})
+	defer d.Close()
+	d.Put(ctx, key(1), val(1, 100))
+	if err := d.Sync(ctx, ds.NewKey("/")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Sync(ctx, ds.NewKey("/")); err != nil { // nothing new written: still an fsync
+		t.Fatal(err)
+	}
+	if st := d.Stats(); st.Syncs != 2 {
+		t.Fatalf("%d fsyncs for 2 Syncs", st.Syncs)
+	}
+}

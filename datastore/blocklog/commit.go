@@ -181,15 +181,14 @@ func (d *Datastore) commit(g *group) (*segment, error) {
 				break
 			}
 		}
-		if d.opts.Sync {
+		if d.opts.Sync || g.sync {
 			return a, nil
 		}
 	}
-	if g.sync && !d.opts.Sync {
-		if err := d.active.f.Sync(); err != nil {
-			return nil, fmt.Errorf("blocklog: fsync %s: %w", d.active.path, err)
-		}
-		d.st.syncs.Add(1)
+	if g.sync {
+		// An explicit Sync (the tiered mover calls it after each move):
+		// fsynced beside the next groups' writes, not in their way.
+		return d.active, nil
 	}
 	return nil, nil
 }
