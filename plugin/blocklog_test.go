@@ -3,11 +3,15 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/kubo/repo/fsrepo"
+
+	"github.com/kubo-highload/highload/datastore/blocklog"
 )
 
 func init() {
@@ -86,5 +90,55 @@ func TestBlocklogAsTieredChild(t *testing.T) {
 	}
 	if st := blocklogStats(); len(st) != 0 {
 		t.Fatalf("closed logs still listed: %+v", st)
+	}
+}
+
+// TestBlocklogTierDemotesAndCompacts: a tiered store whose fast tier is a
+// small log over flatfs. After an ingest three times the log's capacity the
+// mover demotes down to the low watermark of live bytes, and no further
+// (the log's garbage does not count as usage), and the log's compactor
+// brings its files back near that size.
+func TestBlocklogTierDemotesAndCompacts(t *testing.T) {
+	spec := `{"type":"tiered","moverInterval":"100ms","moverRate":"256MiB","tiers":[{"type":"memory","capacity":"16MiB"},
+		{"name":"log","child":{"type":"blocklog","path":"fastlog","segmentSize":"1MiB","compactInterval":"100ms","compactRatio":0.3},"capacity":"16MiB"},
+		{"name":"flat","child":` + flatfsChild + `,"capacity":"1GiB"}]}`
+	c, err := parseTieredConfig(specMap(t, spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Create(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	const n = 1500
+	val := func(i int) []byte { return bytes.Repeat([]byte{byte(i), byte(i >> 8), 7}, 32<<10/3) }
+	for i := range n {
+		if err := d.Put(ctx, ds.NewKey(fmt.Sprintf("/CIQK%06d", i)), val(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var st blocklog.Stats
+	settled := false
+	for range 300 { // up to 30 s
+		time.Sleep(100 * time.Millisecond)
+		st = blocklogStats()[0].Stats
+		if st.LiveBytes <= 13<<20 && st.DiskBytes <= 20<<20 {
+			settled = true
+			break
+		}
+	}
+	if !settled {
+		t.Fatalf("log did not settle: %+v", st)
+	}
+	if st.Keys < 200 || st.Compactions == 0 {
+		t.Fatalf("mover emptied the log or nothing compacted: %+v", st)
+	}
+	for i := range n {
+		v, err := d.Get(ctx, ds.NewKey(fmt.Sprintf("/CIQK%06d", i)))
+		if err != nil || !bytes.Equal(v, val(i)) {
+			t.Fatalf("block %d after demotion and compaction: %v", i, err)
+		}
 	}
 }

@@ -320,6 +320,19 @@ func (d *Datastore) DiskUsage(context.Context) (uint64, error) {
 	return uint64(n), nil
 }
 
+// LiveUsage is the bytes of the records the index points at: DiskUsage
+// without the garbage compaction reclaims. A tiered store sizes its tier by
+// it (tiered.LiveUsage), so demoting a block frees room at once.
+func (d *Datastore) LiveUsage(context.Context) (uint64, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	var n int64
+	for _, s := range d.segs {
+		n += s.live
+	}
+	return uint64(max(n, 0)), nil
+}
+
 // Close waits for pending writes, fsyncs the active segment and closes the
 // files. Later calls return nil.
 func (d *Datastore) Close() error {

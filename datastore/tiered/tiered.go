@@ -530,7 +530,24 @@ func (d *Datastore) DiskUsage(ctx context.Context) (uint64, error) {
 	return sum, nil
 }
 
+// LiveUsage is implemented by a child whose DiskUsage counts space it
+// reclaims by itself, such as an append-only log's deleted records. The
+// tier's usage is then its live bytes: otherwise each block the mover
+// demotes would leave the usage unchanged until a compaction, and the mover
+// would keep demoting, down to an empty tier.
+type LiveUsage interface {
+	// LiveUsage returns the bytes the child would occupy without garbage.
+	LiveUsage(ctx context.Context) (uint64, error)
+}
+
 func (t *durable) used(ctx context.Context) (uint64, error) {
+	if p, ok := t.Child.(LiveUsage); ok {
+		n, err := p.LiveUsage(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("tiered: live usage of tier %s: %w", t.Name, err)
+		}
+		return n, nil
+	}
 	if p, ok := t.Child.(ds.PersistentDatastore); ok && t.reportsUsage {
 		n, err := p.DiskUsage(ctx)
 		if err != nil {
