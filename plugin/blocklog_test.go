@@ -135,6 +135,11 @@ func TestBlocklogTierDemotesAndCompacts(t *testing.T) {
 	if st.Keys < 200 || st.Compactions == 0 {
 		t.Fatalf("mover emptied the log or nothing compacted: %+v", st)
 	}
+	// DiskUsage (repo stat) is the files' size, garbage included.
+	du, err := d.(ds.PersistentDatastore).DiskUsage(ctx)
+	if err != nil || du < uint64(st.DiskBytes) {
+		t.Fatalf("DiskUsage %d below the log's files %d (%v)", du, st.DiskBytes, err)
+	}
 	for i := range n {
 		v, err := d.Get(ctx, ds.NewKey(fmt.Sprintf("/CIQK%06d", i)))
 		if err != nil || !bytes.Equal(v, val(i)) {

@@ -521,7 +521,7 @@ func (d *Datastore) DiskUsage(ctx context.Context) (uint64, error) {
 	defer d.leave()
 	var sum uint64
 	for _, t := range d.tiers {
-		n, err := t.used(ctx)
+		n, err := t.diskUsed(ctx)
 		if err != nil {
 			return 0, err
 		}
@@ -540,6 +540,8 @@ type LiveUsage interface {
 	LiveUsage(ctx context.Context) (uint64, error)
 }
 
+// used is the tier's usage against its capacity: the child's live bytes if
+// it reports them, else its size on disk.
 func (t *durable) used(ctx context.Context) (uint64, error) {
 	if p, ok := t.Child.(LiveUsage); ok {
 		n, err := p.LiveUsage(ctx)
@@ -548,6 +550,12 @@ func (t *durable) used(ctx context.Context) (uint64, error) {
 		}
 		return n, nil
 	}
+	return t.diskUsed(ctx)
+}
+
+// diskUsed is the tier's size on disk, garbage included: what DiskUsage
+// (`ipfs repo stat`) reports.
+func (t *durable) diskUsed(ctx context.Context) (uint64, error) {
 	if p, ok := t.Child.(ds.PersistentDatastore); ok && t.reportsUsage {
 		n, err := p.DiskUsage(ctx)
 		if err != nil {
