@@ -70,6 +70,7 @@ const (
 	KindTrial    = "trial"
 	KindRollback = "rollback"
 	KindRevert   = "revert"
+	KindSet      = "set"
 )
 
 // Change is one entry of the change log.
@@ -79,8 +80,8 @@ type Change struct {
 	// Time is when the value was set.
 	Time time.Time
 	// Kind is trial (the tuner or an operator tries a value), rollback
-	// (the tuner undoes a trial) or revert (an operator undoes a kept
-	// change).
+	// (the tuner undoes a trial), revert (an operator undoes a kept
+	// change) or set (an operator pins a value while the tuner is frozen).
 	Kind string
 	// Knob and Unit name what changed; From and To are its values.
 	Knob, Unit string
@@ -582,6 +583,42 @@ func (t *Tuner) RevertLast(reason string) (Change, error) {
 		return Change{}, fmt.Errorf("%w: %q (change %d)", ErrUnknownKnob, c.Knob, c.Seq)
 	}
 	return Change{}, ErrNothingToRevert
+}
+
+// ErrNotFrozen is returned by Set while the tuner is running.
+var ErrNotFrozen = errors.New("autotune: freeze the tuner before setting a knob by hand")
+
+// Set pins the named knob at value (snapped to its grid) while the tuner is
+// frozen, and records it as a "set" change. It refuses while the tuner runs
+// (a hand-set value would be mistaken for the tuner's own baseline) and
+// refuses values outside the knob's bounds. The tuner measures a fresh
+// baseline when resumed.
+func (t *Tuner) Set(name string, value float64, reason string) (Change, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.frozen {
+		return Change{}, ErrNotFrozen
+	}
+	knobs, _ := t.knobs()
+	for _, k := range knobs {
+		if k.Name != name {
+			continue
+		}
+		if value < k.Min || value > k.Max || math.IsNaN(value) {
+			return Change{}, fmt.Errorf("autotune: %s = %g is outside [%g, %g]", name, value, k.Min, k.Max)
+		}
+		if reason == "" {
+			reason = "operator: set by hand"
+		}
+		cur, to := k.Get(), k.Snap(value)
+		if err := k.Set(to); err != nil {
+			return Change{}, fmt.Errorf("autotune: set %s to %g: %w", name, to, err)
+		}
+		t.baseline = t.baseline[:0]
+		idx := t.record(Change{Kind: KindSet, Knob: k.Name, Unit: k.Unit, From: cur, To: to, Reason: reason})
+		return t.changes[idx], nil
+	}
+	return Change{}, fmt.Errorf("%w: %q", ErrUnknownKnob, name)
 }
 
 // Freeze stops all changes until Resume; a trial in flight is rolled back
