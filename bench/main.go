@@ -46,7 +46,7 @@ type tool struct {
 }
 
 var tools = map[string]tool{
-	"loadgen": {pkg: "./bench/loadgen/cmd/loadgen", users: []string{"W5", "W7", "W8"}},
+	"loadgen": {pkg: "./bench/loadgen/cmd/loadgen", users: []string{"W5", "W7", "W8", "W9"}},
 }
 
 func main() {
