@@ -48,6 +48,11 @@ type Config struct {
 	// fall must exceed to count as "worse" rather than "no gain"
 	// (default 2).
 	NoiseSigmas float64
+	// KeepSigmas is how many standard deviations of measurement noise a
+	// gain must exceed for a trial to be kept (default 1; the margin is at
+	// least MinRelativeNoise of the baseline). On a noisy objective a
+	// lower bar keeps noise and walks the knobs at random.
+	KeepSigmas float64
 	// MinRelativeNoise is the noise margin's floor as a fraction of the
 	// baseline (default 0.01).
 	MinRelativeNoise float64
@@ -204,6 +209,9 @@ func newTuner(cfg Config) (*Tuner, error) {
 	if cfg.MinRelativeNoise <= 0 {
 		cfg.MinRelativeNoise = 0.01
 	}
+	if cfg.KeepSigmas <= 0 {
+		cfg.KeepSigmas = 1
+	}
 	if cfg.ExploreProb < 0 || cfg.ExploreProb > 1 {
 		return nil, fmt.Errorf("autotune: ExploreProb %g is outside [0, 1]", cfg.ExploreProb)
 	}
@@ -331,9 +339,15 @@ func (t *Tuner) fillAfter(y float64) {
 
 // margin is how far below the baseline a measurement must fall to count as
 // worse rather than noise.
-func (t *Tuner) margin(base float64) float64 {
+func (t *Tuner) margin(base float64) float64 { return t.noiseMargin(base, t.cfg.NoiseSigmas) }
+
+// keepMargin is how far above the baseline a measurement must rise for a
+// trial to be kept.
+func (t *Tuner) keepMargin(base float64) float64 { return t.noiseMargin(base, t.cfg.KeepSigmas) }
+
+func (t *Tuner) noiseMargin(base, sigmas float64) float64 {
 	n := math.Max(1, float64(len(t.baseline)))
-	noise := t.cfg.NoiseSigmas * math.Sqrt(t.noiseVar*(1+1/n))
+	noise := sigmas * math.Sqrt(t.noiseVar*(1+1/n))
 	return math.Max(noise, t.cfg.MinRelativeNoise*math.Abs(base))
 }
 
@@ -469,7 +483,7 @@ func (t *Tuner) evaluate(y float64) {
 	m.add(tr.to, y)
 	c := &t.changes[tr.change]
 	c.After = fp(y)
-	if y > base {
+	if y > base+t.keepMargin(base) {
 		c.Outcome = "kept"
 		t.kept++
 		if !tr.manual {
@@ -483,7 +497,7 @@ func (t *Tuner) evaluate(y float64) {
 		m.record(tr.dir, false, t.cfg.MaxStepMult)
 	}
 	mg := t.margin(base)
-	reason := fmt.Sprintf("no gain: objective %.4g vs baseline %.4g (noise margin %.3g)", y, base, mg)
+	reason := fmt.Sprintf("no gain: objective %.4g vs baseline %.4g, not above it by the noise margin %.3g", y, base, t.keepMargin(base))
 	if y < base-mg {
 		reason = fmt.Sprintf("worse: objective fell from %.4g to %.4g, beyond the noise margin %.3g", base, y, mg)
 	}
