@@ -1,6 +1,7 @@
 package overload
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/url"
@@ -98,6 +99,11 @@ func runW9(env *workload.Env, v workload.Variant) ([]workload.Figure, error) {
 		if ours {
 			daemon.SetPath(cfg, map[string]any{"Enabled": true, "Window": sz.window.String()},
 				"Plugins", "Plugins", "highload", "Config", "AutoTune")
+			// The flooders stay connected for the whole round, so that
+			// every phase sees the same flood. With disconnection on, a
+			// trial run served several times more in the re-measure phase
+			// than in the grid phase: the load changed between phases.
+			daemon.SetPath(cfg, false, "Plugins", "Plugins", "highload", "Config", "Bitswap", "DisconnectAbusive")
 		}
 		return nil
 	})
@@ -166,6 +172,7 @@ func runW9(env *workload.Env, v workload.Variant) ([]workload.Figure, error) {
 	if err != nil {
 		return nil, err
 	}
+	peers0 := m.peers()
 	// 1. The grid.
 	var grid []w9Point
 	for _, r := range sz.rateMult {
@@ -233,7 +240,8 @@ func runW9(env *workload.Env, v workload.Variant) ([]workload.Figure, error) {
 			ys[j] = append(ys[j], y)
 		}
 	}
-	env.Logf("re-measured KiB/s: start %s, grid best %s, tuner %s", fmtKiBs(ys[0]), fmtKiBs(ys[1]), fmtKiBs(ys[2]))
+	env.Logf("re-measured KiB/s: start %s, grid best %s, tuner %s; connected peers %d at the grid's start, %d now",
+		fmtKiBs(ys[0]), fmtKiBs(ys[1]), fmtKiBs(ys[2]), peers0, m.peers())
 	// The ratio of each repeat's adjacent measures, then their median:
 	// drift in the machine's load between repeats cancels.
 	ratios := make([]float64, len(ys[1]))
@@ -307,6 +315,15 @@ func (m *w9Meter) waitServing(limit time.Duration) error {
 		}
 	}
 	return fmt.Errorf("tuner: the provider served nothing within %s", limit)
+}
+
+// peers is the provider's connected peer count (-1 when unknown).
+func (m *w9Meter) peers() int {
+	var sp struct{ Peers []json.RawMessage }
+	if err := m.node.RPCJSON(m.env.Ctx, "swarm/peers", nil, &sp); err != nil {
+		return -1
+	}
+	return len(sp.Peers)
 }
 
 // knobs reads the three knobs' current values from the tuner's status.
