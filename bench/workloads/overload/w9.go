@@ -18,7 +18,7 @@ import (
 
 // W9 puts the autotuner against a grid search over the same knobs, on one
 // provider serving a steady want-have load (the W8 generator: 2 peers that
-// get blocks) while 8 flooding peers ask for blocks it does not have. The
+// get blocks) while 4 flooding peers ask for blocks it does not have. The
 // knobs decide how much of the node the flood gets: the unknown class's
 // rate limit trips the flooders' breakers (too high and they are served
 // DONT_HAVEs at full speed), the global pending budget sets when the
@@ -46,7 +46,7 @@ func init() {
 	workload.Register(workload.Workload{
 		ID:    "W9",
 		Name:  "tuner",
-		Shape: "want-have load from 2 peers x 32 in flight on 1,007 1 KiB blocks, 8 flooding peers x 1,000 missing wants x 10/s; grid over 3 knobs (18 points x 2 s), then the tuner from stock-like settings for 90 s (2 s windows); 4 interleaved re-measures",
+		Shape: "want-have load from 2 peers x 32 in flight on 1,007 1 KiB blocks, 4 flooding peers x 1,000 missing wants x 3/s; grid over 3 knobs (18 points x 2 s), then the tuner from stock-like settings for 90 s (2 s windows); 4 interleaved re-measures",
 		Run:   runW9,
 	})
 }
@@ -70,10 +70,10 @@ type w9Size struct {
 func w9Sizes(quick bool) w9Size {
 	if quick {
 		return w9Size{chunks: 100, peers: 2, inflight: 32, settle: 300 * time.Millisecond, window: time.Second,
-			tune: 8 * time.Second, repeats: 1, floodPeers: 4, floodRate: 10, rateMult: []float64{0.25, 4}, pendMult: []float64{1}, gogc: []float64{100}}
+			tune: 8 * time.Second, repeats: 1, floodPeers: 2, floodRate: 3, rateMult: []float64{0.25, 4}, pendMult: []float64{1}, gogc: []float64{100}}
 	}
 	return w9Size{chunks: 1000, peers: 2, inflight: 32, settle: 500 * time.Millisecond, window: 2 * time.Second,
-		tune: 90 * time.Second, repeats: 4, floodPeers: 8, floodRate: 10,
+		tune: 90 * time.Second, repeats: 4, floodPeers: 4, floodRate: 3,
 		rateMult: []float64{0.25, 1, 4}, pendMult: []float64{0.25, 4}, gogc: []float64{50, 100, 400}}
 }
 
