@@ -135,11 +135,12 @@ const reasonOption = "reason"
 
 var autoTuneRevertCmd = &cmds.Command{
 	Helptext: cmds.HelpText{
-		Tagline: "Revert the tuner's last kept change (daemon; admin).",
+		Tagline: "Undo the last kept change.",
 		ShortDescription: `
 Sets the knob of the tuner's latest kept change back to its previous value
 (or rolls back a trial in flight), records it in the change log and prints
 that entry. The tuner measures a fresh baseline before trying again.
+Daemon only; an admin command (see docs/tuning.md).
 `,
 	},
 	NoLocal: true,
@@ -211,7 +212,7 @@ var freezeEncoders = cmds.EncoderMap{
 
 var autoTuneFreezeCmd = &cmds.Command{
 	Helptext: cmds.HelpText{
-		Tagline: "Stop the tuner from changing knobs (daemon; admin).",
+		Tagline: "Stop knob changes (admin).",
 		ShortDescription: `
 Rolls back a trial in flight, then stops all knob changes until
 'ipfs stats highload autotune resume'. Kept values stay as they are.
@@ -226,7 +227,11 @@ Rolls back a trial in flight, then stops all knob changes until
 
 var autoTuneResumeCmd = &cmds.Command{
 	Helptext: cmds.HelpText{
-		Tagline: "Let a frozen tuner change knobs again (daemon; admin).",
+		Tagline: "Unfreeze the tuner (admin).",
+		ShortDescription: `
+Lets a frozen tuner change knobs again, starting with a fresh baseline.
+Daemon only; an admin command (see docs/tuning.md).
+`,
 	},
 	NoLocal:  true,
 	Run:      freezeRun(false),
@@ -236,12 +241,13 @@ var autoTuneResumeCmd = &cmds.Command{
 
 var autoTuneSetCmd = &cmds.Command{
 	Helptext: cmds.HelpText{
-		Tagline: "Set a knob by hand while the tuner is frozen (daemon; admin).",
+		Tagline: "Pin a knob while frozen.",
 		ShortDescription: `
 Sets the named knob (see 'ipfs stats highload autotune') to value, snapped
 to its step and refused outside its bounds, and records it in the change
 log. The tuner must be frozen first, so that it does not judge a hand-set
 value as its own; it measures a fresh baseline when resumed.
+Daemon only; an admin command (see docs/tuning.md).
 `,
 	},
 	NoLocal: true,
