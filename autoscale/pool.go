@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrClosed is returned by Submit after Close.
@@ -177,4 +178,42 @@ func (p *Pool[T]) Close() error {
 		p.wg.Wait()
 	})
 	return nil
+}
+
+// NextSize is the backlog rule AutoSize applies each step: with more tasks
+// queued than workers, double (up to hi); with none queued, shrink by one
+// (down to lo); otherwise hold.
+func NextSize(size, queued, lo, hi int) int {
+	switch {
+	case queued > size:
+		return min(max(size*2, lo), hi)
+	case queued == 0:
+		return max(size-1, lo)
+	default:
+		return min(max(size, lo), hi)
+	}
+}
+
+// AutoSize resizes the pool by its backlog (NextSize) every interval until
+// ctx ends or the pool closes. lo and hi bound the size (lo at least 1).
+func (p *Pool[T]) AutoSize(ctx context.Context, lo, hi int, every time.Duration) {
+	lo = max(lo, 1)
+	hi = max(hi, lo)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.done:
+			return
+		case <-tick.C:
+		}
+		s := p.Stats()
+		if n := NextSize(s.Size, s.Queued, lo, hi); n != s.Size {
+			if p.Resize(n) != nil {
+				return
+			}
+		}
+	}
 }

@@ -110,3 +110,41 @@ func TestPoolTrySubmitCountsDrops(t *testing.T) {
 		t.Fatalf("Submit on a full queue: %v", err)
 	}
 }
+
+func TestNextSize(t *testing.T) {
+	for _, c := range []struct{ size, queued, lo, hi, want int }{
+		{1, 5, 1, 8, 2}, {4, 9, 1, 8, 8}, {8, 100, 1, 8, 8}, // backlog: double, capped
+		{3, 0, 1, 8, 2}, {1, 0, 1, 8, 1}, // idle: shrink by one, floored
+		{4, 2, 1, 8, 4}, {10, 2, 1, 8, 8}, // some backlog: hold, within bounds
+	} {
+		if got := NextSize(c.size, c.queued, c.lo, c.hi); got != c.want {
+			t.Errorf("NextSize(%d, %d, %d, %d) = %d, want %d", c.size, c.queued, c.lo, c.hi, got, c.want)
+		}
+	}
+}
+
+func TestAutoSizeFollowsBacklog(t *testing.T) {
+	release := make(chan struct{})
+	p := NewPool(1, 64, func(int) { <-release })
+	defer p.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.AutoSize(ctx, 1, 4, time.Millisecond)
+	for i := 0; i < 20; i++ {
+		p.TrySubmit(i)
+	}
+	waitUntil(t, func() bool { return p.Size() == 4 }, "the pool did not grow to 4 under a backlog")
+	close(release)
+	waitUntil(t, func() bool { s := p.Stats(); return s.Size == 1 && s.Processed == 20 }, "the pool did not shrink back to 1 when idle")
+}
+
+func waitUntil(t *testing.T, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -48,6 +48,11 @@ type Config struct {
 	// fall must exceed to count as "worse" rather than "no gain"
 	// (default 2).
 	NoiseSigmas float64
+	// KeepSigmas is how many standard deviations of measurement noise a
+	// gain must exceed for a trial to be kept (default 1; the margin is at
+	// least MinRelativeNoise of the baseline). On a noisy objective a
+	// lower bar keeps noise and walks the knobs at random.
+	KeepSigmas float64
 	// MinRelativeNoise is the noise margin's floor as a fraction of the
 	// baseline (default 0.01).
 	MinRelativeNoise float64
@@ -70,6 +75,7 @@ const (
 	KindTrial    = "trial"
 	KindRollback = "rollback"
 	KindRevert   = "revert"
+	KindSet      = "set"
 )
 
 // Change is one entry of the change log.
@@ -79,8 +85,8 @@ type Change struct {
 	// Time is when the value was set.
 	Time time.Time
 	// Kind is trial (the tuner or an operator tries a value), rollback
-	// (the tuner undoes a trial) or revert (an operator undoes a kept
-	// change).
+	// (the tuner undoes a trial), revert (an operator undoes a kept
+	// change) or set (an operator pins a value while the tuner is frozen).
 	Kind string
 	// Knob and Unit name what changed; From and To are its values.
 	Knob, Unit string
@@ -202,6 +208,9 @@ func newTuner(cfg Config) (*Tuner, error) {
 	}
 	if cfg.MinRelativeNoise <= 0 {
 		cfg.MinRelativeNoise = 0.01
+	}
+	if cfg.KeepSigmas <= 0 {
+		cfg.KeepSigmas = 1
 	}
 	if cfg.ExploreProb < 0 || cfg.ExploreProb > 1 {
 		return nil, fmt.Errorf("autotune: ExploreProb %g is outside [0, 1]", cfg.ExploreProb)
@@ -330,9 +339,15 @@ func (t *Tuner) fillAfter(y float64) {
 
 // margin is how far below the baseline a measurement must fall to count as
 // worse rather than noise.
-func (t *Tuner) margin(base float64) float64 {
+func (t *Tuner) margin(base float64) float64 { return t.noiseMargin(base, t.cfg.NoiseSigmas) }
+
+// keepMargin is how far above the baseline a measurement must rise for a
+// trial to be kept.
+func (t *Tuner) keepMargin(base float64) float64 { return t.noiseMargin(base, t.cfg.KeepSigmas) }
+
+func (t *Tuner) noiseMargin(base, sigmas float64) float64 {
 	n := math.Max(1, float64(len(t.baseline)))
-	noise := t.cfg.NoiseSigmas * math.Sqrt(t.noiseVar*(1+1/n))
+	noise := sigmas * math.Sqrt(t.noiseVar*(1+1/n))
 	return math.Max(noise, t.cfg.MinRelativeNoise*math.Abs(base))
 }
 
@@ -468,7 +483,7 @@ func (t *Tuner) evaluate(y float64) {
 	m.add(tr.to, y)
 	c := &t.changes[tr.change]
 	c.After = fp(y)
-	if y > base {
+	if y > base+t.keepMargin(base) {
 		c.Outcome = "kept"
 		t.kept++
 		if !tr.manual {
@@ -482,7 +497,7 @@ func (t *Tuner) evaluate(y float64) {
 		m.record(tr.dir, false, t.cfg.MaxStepMult)
 	}
 	mg := t.margin(base)
-	reason := fmt.Sprintf("no gain: objective %.4g vs baseline %.4g (noise margin %.3g)", y, base, mg)
+	reason := fmt.Sprintf("no gain: objective %.4g vs baseline %.4g, not above it by the noise margin %.3g", y, base, t.keepMargin(base))
 	if y < base-mg {
 		reason = fmt.Sprintf("worse: objective fell from %.4g to %.4g, beyond the noise margin %.3g", base, y, mg)
 	}
@@ -582,6 +597,42 @@ func (t *Tuner) RevertLast(reason string) (Change, error) {
 		return Change{}, fmt.Errorf("%w: %q (change %d)", ErrUnknownKnob, c.Knob, c.Seq)
 	}
 	return Change{}, ErrNothingToRevert
+}
+
+// ErrNotFrozen is returned by Set while the tuner is running.
+var ErrNotFrozen = errors.New("autotune: freeze the tuner before setting a knob by hand")
+
+// Set pins the named knob at value (snapped to its grid) while the tuner is
+// frozen, and records it as a "set" change. It refuses while the tuner runs
+// (a hand-set value would be mistaken for the tuner's own baseline) and
+// refuses values outside the knob's bounds. The tuner measures a fresh
+// baseline when resumed.
+func (t *Tuner) Set(name string, value float64, reason string) (Change, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.frozen {
+		return Change{}, ErrNotFrozen
+	}
+	knobs, _ := t.knobs()
+	for _, k := range knobs {
+		if k.Name != name {
+			continue
+		}
+		if value < k.Min || value > k.Max || math.IsNaN(value) {
+			return Change{}, fmt.Errorf("autotune: %s = %g is outside [%g, %g]", name, value, k.Min, k.Max)
+		}
+		if reason == "" {
+			reason = "operator: set by hand"
+		}
+		cur, to := k.Get(), k.Snap(value)
+		if err := k.Set(to); err != nil {
+			return Change{}, fmt.Errorf("autotune: set %s to %g: %w", name, to, err)
+		}
+		t.baseline = t.baseline[:0]
+		idx := t.record(Change{Kind: KindSet, Knob: k.Name, Unit: k.Unit, From: cur, To: to, Reason: reason})
+		return t.changes[idx], nil
+	}
+	return Change{}, fmt.Errorf("%w: %q", ErrUnknownKnob, name)
 }
 
 // Freeze stops all changes until Resume; a trial in flight is rolled back

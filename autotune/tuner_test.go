@@ -223,6 +223,38 @@ func TestTunerRevertFreezeResume(t *testing.T) {
 	}
 }
 
+func TestTunerSetWhileFrozen(t *testing.T) {
+	xk, _, _, cfg := twoKnobs(t, 1)
+	tu, err := newTuner(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tu.Set("workers", 20, ""); !errors.Is(err, ErrNotFrozen) {
+		t.Fatalf("Set on a running tuner: %v, want ErrNotFrozen", err)
+	}
+	tu.Freeze("grid search")
+	if _, err := tu.Set("workers", 500, ""); err == nil || !strings.Contains(err.Error(), "outside") {
+		t.Fatalf("Set outside the bounds: %v", err)
+	}
+	if _, err := tu.Set("nope", 5, ""); !errors.Is(err, ErrUnknownKnob) {
+		t.Fatalf("Set of an unknown knob: %v", err)
+	}
+	ch, err := tu.Set("workers", 20.4, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Kind != KindSet || ch.From != 8 || ch.To != 20 || xk.get() != 20 || !strings.Contains(ch.Reason, "operator") {
+		t.Fatalf("Set returned %+v, knob at %g", ch, xk.get())
+	}
+	n := len(tu.Status().Changes)
+	for i := 0; i < 10; i++ {
+		tu.step()
+	}
+	if xk.get() != 20 || len(tu.Status().Changes) != n {
+		t.Fatal("a frozen tuner moved a hand-set knob")
+	}
+}
+
 func TestTunerNoKnobsSkipsAndGate(t *testing.T) {
 	tu, err := newTuner(Config{Objective: func() (float64, error) { return 1, nil }})
 	if err != nil {

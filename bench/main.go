@@ -1,5 +1,5 @@
 // Command bench measures this build of Kubo against stock Kubo, side by
-// side in one run: for every workload (W1-W8, see docs/benchmarks.md) and
+// side in one run: for every workload (W1-W9, see docs/benchmarks.md) and
 // every round it runs the stock binary and then ours (A B A B ...), on
 // 127.0.0.1, with the same config apart from our plugin.
 //
@@ -46,7 +46,7 @@ type tool struct {
 }
 
 var tools = map[string]tool{
-	"loadgen": {pkg: "./bench/loadgen/cmd/loadgen", users: []string{"W5", "W7", "W8"}},
+	"loadgen": {pkg: "./bench/loadgen/cmd/loadgen", users: []string{"W5", "W7", "W8", "W9"}},
 }
 
 func main() {

@@ -75,12 +75,8 @@ func init() {
 				return nil
 			}
 			if r.Bitswap.DisconnectAbusive.WithDefault(true) && n.PeerHost != nil {
-				nw := n.PeerHost.Network()
-				p.SetOnTrip(func(id peer.ID, _ exchange.Fault) {
-					if p.ClassOf(id) != exchange.ClassPriority {
-						_ = nw.ClosePeer(id)
-					}
-				})
+				// plugin/pools.go: a pool sized by its backlog.
+				p.SetOnTrip(disconnectOnTrip(n.Context(), n.PeerHost.Network(), p))
 			}
 			if r.Metrics.Enabled.WithDefault(true) {
 				if err := registerCollector(bsCollector); err != nil {

@@ -97,7 +97,8 @@ func (c *tieredConfig) Create(path string) (repo.Datastore, error) {
 			closeAll()
 			return nil, fmt.Errorf("tiered: open tier %s: %w", c.spec.Tiers[i].Name, err)
 		}
-		children = append(children, ch)
+		// Repeated errors isolate the tier (plugin/tiered_isolation.go).
+		children = append(children, isolateTier(c.spec.Tiers[i].Name, ch, isolation()))
 	}
 	opts := c.spec.Options(children)
 	opts.Verify = verifyBlock

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -18,6 +20,7 @@ type tunerControl interface {
 	RevertLast(reason string) (autotune.Change, error)
 	Freeze(reason string)
 	Resume()
+	Set(name string, value float64, reason string) (autotune.Change, error)
 	Status() autotune.Status
 }
 
@@ -43,9 +46,10 @@ var AutoTuneCmd = &cmds.Command{
 'ipfs stats highload autotune' prints what the tuner is doing, the knobs
 components registered (with bounds and what the model has learned), and
 its change log: every value it set, why, and the objective before and after.
-The subcommands revert the last kept change and freeze or resume the tuner;
-they change the daemon and sit under their own RPC paths
-(/api/v0/stats/highload/autotune/revert, .../freeze, .../resume), see
+The subcommands revert the last kept change, freeze or resume the tuner and
+set a knob by hand while it is frozen; they change the daemon and sit under
+their own RPC paths (/api/v0/stats/highload/autotune/revert, .../freeze,
+.../resume, .../set), see
 docs/tuning.md for API.Authorizations. The tuner runs in the daemon only.
 `,
 	},
@@ -71,6 +75,7 @@ docs/tuning.md for API.Authorizations. The tuner runs in the daemon only.
 		"revert": autoTuneRevertCmd,
 		"freeze": autoTuneFreezeCmd,
 		"resume": autoTuneResumeCmd,
+		"set":    autoTuneSetCmd,
 	},
 }
 
@@ -130,11 +135,12 @@ const reasonOption = "reason"
 
 var autoTuneRevertCmd = &cmds.Command{
 	Helptext: cmds.HelpText{
-		Tagline: "Revert the tuner's last kept change (daemon; admin).",
+		Tagline: "Undo the last kept change.",
 		ShortDescription: `
 Sets the knob of the tuner's latest kept change back to its previous value
 (or rolls back a trial in flight), records it in the change log and prints
 that entry. The tuner measures a fresh baseline before trying again.
+Daemon only; an admin command (see docs/tuning.md).
 `,
 	},
 	NoLocal: true,
@@ -206,7 +212,7 @@ var freezeEncoders = cmds.EncoderMap{
 
 var autoTuneFreezeCmd = &cmds.Command{
 	Helptext: cmds.HelpText{
-		Tagline: "Stop the tuner from changing knobs (daemon; admin).",
+		Tagline: "Stop knob changes (admin).",
 		ShortDescription: `
 Rolls back a trial in flight, then stops all knob changes until
 'ipfs stats highload autotune resume'. Kept values stay as they are.
@@ -221,12 +227,58 @@ Rolls back a trial in flight, then stops all knob changes until
 
 var autoTuneResumeCmd = &cmds.Command{
 	Helptext: cmds.HelpText{
-		Tagline: "Let a frozen tuner change knobs again (daemon; admin).",
+		Tagline: "Unfreeze the tuner (admin).",
+		ShortDescription: `
+Lets a frozen tuner change knobs again, starting with a fresh baseline.
+Daemon only; an admin command (see docs/tuning.md).
+`,
 	},
 	NoLocal:  true,
 	Run:      freezeRun(false),
 	Type:     FreezeResult{},
 	Encoders: freezeEncoders,
+}
+
+var autoTuneSetCmd = &cmds.Command{
+	Helptext: cmds.HelpText{
+		Tagline: "Pin a knob while frozen.",
+		ShortDescription: `
+Sets the named knob (see 'ipfs stats highload autotune') to value, snapped
+to its step and refused outside its bounds, and records it in the change
+log. The tuner must be frozen first, so that it does not judge a hand-set
+value as its own; it measures a fresh baseline when resumed.
+Daemon only; an admin command (see docs/tuning.md).
+`,
+	},
+	NoLocal: true,
+	Arguments: []cmds.Argument{
+		cmds.StringArg("knob", true, false, "Knob name, e.g. bitswap.global_pending."),
+		cmds.StringArg("value", true, false, "New value, in the knob's unit."),
+	},
+	Options: []cmds.Option{
+		cmds.StringOption(reasonOption, "r", "Why, for the change log."),
+	},
+	Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+		t, err := liveTuner()
+		if err != nil {
+			return err
+		}
+		v, err := strconv.ParseFloat(req.Arguments[1], 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("highload: autotune set: value %q is not a number", req.Arguments[1])
+		}
+		reason, _ := req.Options[reasonOption].(string)
+		if reason != "" {
+			reason = "operator: " + reason
+		}
+		c, err := t.Set(req.Arguments[0], v, reason)
+		if err != nil {
+			return err
+		}
+		return cmds.EmitOnce(res, &c)
+	},
+	Type:     autotune.Change{},
+	Encoders: autoTuneRevertCmd.Encoders,
 }
 
 func init() {

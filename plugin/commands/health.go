@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubo-highload/highload/autoscale"
 	"github.com/kubo-highload/highload/health"
+	"github.com/kubo-highload/highload/plugin"
 	"github.com/kubo-highload/highload/plugin/hlstate"
 )
 
@@ -23,6 +24,9 @@ type HealthOutput struct {
 	// Isolation lists every name components reported on, with its state
 	// (healthy, isolated, probing); omitted when none reported.
 	Isolation []autoscale.Status `json:",omitempty"`
+	// Pools lists our worker pools that size themselves live; omitted
+	// when none runs.
+	Pools []plugin.PoolStatus `json:",omitempty"`
 }
 
 // errNoDaemon is returned by commands whose component runs in the daemon only.
@@ -56,6 +60,9 @@ readings that could not be taken. The monitor runs in the daemon only.
 		if iso, ok := hlstate.Live("isolation"); ok {
 			out.Isolation, _ = iso().([]autoscale.Status)
 		}
+		if p, ok := hlstate.Live("pools"); ok {
+			out.Pools, _ = p().([]plugin.PoolStatus)
+		}
 		return cmds.EmitOnce(res, &out)
 	},
 	Type: HealthOutput{},
@@ -64,7 +71,10 @@ readings that could not be taken. The monitor runs in the daemon only.
 			if err := writeHealth(w, &s.Snapshot); err != nil {
 				return err
 			}
-			return writeIsolation(w, s.Isolation)
+			if err := writeIsolation(w, s.Isolation); err != nil {
+				return err
+			}
+			return writePools(w, s.Pools)
 		}),
 	},
 }
@@ -170,6 +180,18 @@ func writeIsolation(w io.Writer, st []autoscale.Status) error {
 			fmt.Fprintf(w, "; last error: %s", s.LastError)
 		}
 		fmt.Fprintln(w)
+	}
+	return nil
+}
+
+func writePools(w io.Writer, ps []plugin.PoolStatus) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nPools (sized live by backlog):\n")
+	for _, p := range ps {
+		fmt.Fprintf(w, "  %s: %d worker(s) (%d running), %d queued, %d done, %d dropped\n",
+			p.Name, p.Size, p.Running, p.Queued, p.Processed, p.Dropped)
 	}
 	return nil
 }

@@ -307,4 +307,24 @@ func TestAutoTuneActsUnderLoad(t *testing.T) {
 			t.Fatalf("%s = %g outside its bounds %+v", k.Name, k.Value, b)
 		}
 	}
+
+	// Frozen, a knob can be set by hand (snapped to its step); outside its
+	// bounds it is refused; running, set is refused.
+	mustRun(t, server, cmdTimeout, nil, "stats", "highload", "autotune", "set", "go.GOGC", "210", "-r", "integration test")
+	gogc := -1.0
+	for _, k := range tunerOf(t, server).Knobs {
+		if k.Name == "go.GOGC" {
+			gogc = k.Value
+		}
+	}
+	if gogc != 200 {
+		t.Fatalf("go.GOGC = %g after `autotune set go.GOGC 210`, want 200 (its step is 25)", gogc)
+	}
+	if msg := mustFail(t, server, "stats", "highload", "autotune", "set", "go.GOGC", "5000"); !strings.Contains(msg, "outside") {
+		t.Fatalf("set outside the bounds: %q", msg)
+	}
+	mustRun(t, server, cmdTimeout, nil, "stats", "highload", "autotune", "resume")
+	if msg := mustFail(t, server, "stats", "highload", "autotune", "set", "go.GOGC", "100"); !strings.Contains(msg, "freeze") {
+		t.Fatalf("set on a running tuner: %q", msg)
+	}
 }

@@ -132,6 +132,23 @@ test_expect_success PYTHON3 'daemon: freeze and resume' '
 	hl_json_assert resume.json Frozen=false
 '
 
+test_expect_success PYTHON3 'daemon: set a knob by hand only while frozen' '
+	test_must_fail hl_ipfs 0 stats highload autotune set go.GOGC 150 2>set-running.err &&
+	hl_grep_fixed set-running.err "freeze the tuner" &&
+	hl_ipfs 0 stats highload autotune freeze -r "sharness set" >/dev/null &&
+	hl_ipfs 0 stats highload autotune set go.GOGC 210 -r "pin" >set.txt &&
+	hl_grep_fixed set.txt "set go.GOGC:" &&
+	hl_grep_fixed set.txt "200 percent: operator: pin" &&
+	test_must_fail hl_ipfs 0 stats highload autotune set go.GOGC 5000 2>set-out.err &&
+	hl_grep_fixed set-out.err "outside [50, 400]" &&
+	test_must_fail hl_ipfs 0 stats highload autotune set go.GOGC lots 2>set-nan.err &&
+	hl_grep_fixed set-nan.err "is not a number" &&
+	hl_ipfs 0 stats highload autotune --enc=json >set.json &&
+	json_check set.json "[k[\"Value\"] for k in d[\"Knobs\"] if k[\"Name\"] == \"go.GOGC\"] == [200]" &&
+	json_check set.json "d[\"Changes\"][-1][\"Kind\"] == \"set\" and d[\"Changes\"][-1][\"Reason\"] == \"operator: pin\"" &&
+	hl_ipfs 0 stats highload autotune resume >/dev/null
+'
+
 test_expect_success 'daemon: advise text and JSON' '
 	hl_ipfs 0 stats highload advise >advise.txt &&
 	hl_grep_fixed advise.txt "Analysed " &&
@@ -149,7 +166,7 @@ test_expect_success CURL 'daemon: highload_health_* and highload_autotune_* metr
 '
 
 test_expect_success '--help of each command fits in 80 columns' '
-	for c in health autotune "autotune revert" "autotune freeze" "autotune resume" advise; do
+	for c in health autotune "autotune revert" "autotune freeze" "autotune resume" "autotune set" advise; do
 		hl_ipfs 0 stats highload $c --help >help.txt &&
 		awk "length > 80 { print FILENAME \":\" NR \": \" \$0; bad = 1 } END { exit bad }" help.txt || return 1
 	done

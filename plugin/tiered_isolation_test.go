@@ -1,0 +1,103 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+
+	"github.com/kubo-highload/highload/autoscale"
+)
+
+// flakyStore is a map datastore whose writes fail while broken is set, and
+// that counts the writes that reached it.
+type flakyStore struct {
+	*ds.MapDatastore
+	mu     sync.Mutex
+	broken bool
+	writes int
+}
+
+var errDisk = errors.New("disk I/O error")
+
+func (f *flakyStore) Put(ctx context.Context, k ds.Key, v []byte) error {
+	f.mu.Lock()
+	f.writes++
+	broken := f.broken
+	f.mu.Unlock()
+	if broken {
+		return errDisk
+	}
+	return f.MapDatastore.Put(ctx, k, v)
+}
+
+func (f *flakyStore) Batch(ctx context.Context) (ds.Batch, error) { return ds.NewBasicBatch(f), nil }
+
+func TestIsolatedTierFailsFastAndRecovers(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	iso := autoscale.NewIsolator(autoscale.IsolatorConfig{Threshold: 3, Backoff: 5 * time.Second, MaxBackoff: time.Minute, Now: clock})
+	child := &flakyStore{MapDatastore: ds.NewMapDatastore()}
+	tier := isolateTier("fast", child, iso).(ds.Batching)
+	k := ds.NewKey("/blocks/A")
+
+	if err := tier.Put(ctx, k, []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tier.Get(ctx, ds.NewKey("/blocks/missing")); !errors.Is(err, ds.ErrNotFound) {
+		t.Fatalf("missing key: %v", err)
+	}
+	if st := iso.Statuses(); len(st) != 0 {
+		t.Fatalf("a healthy tier and a not-found read were reported: %+v", st)
+	}
+
+	child.broken = true
+	for i := 0; i < 3; i++ {
+		if err := tier.Put(ctx, k, []byte("v")); !errors.Is(err, errDisk) {
+			t.Fatalf("put %d on a broken disk: %v", i, err)
+		}
+	}
+	st := iso.Statuses()
+	if len(st) != 1 || st[0].Name != "tiered/fast" || st[0].State != autoscale.Isolated {
+		t.Fatalf("after 3 failures: %+v", st)
+	}
+	// Isolated: writes fail without reaching the disk; reads go through.
+	before := child.writes
+	b, _ := tier.Batch(ctx)
+	_ = b.Put(ctx, k, []byte("w"))
+	for _, err := range []error{tier.Put(ctx, k, []byte("v")), tier.Delete(ctx, k), b.Commit(ctx)} {
+		if !errors.Is(err, errTierIsolated) {
+			t.Fatalf("write to an isolated tier: %v", err)
+		}
+	}
+	if child.writes != before {
+		t.Fatalf("%d writes reached the isolated disk", child.writes-before)
+	}
+	if v, err := tier.Get(ctx, k); err != nil || string(v) != "v" {
+		t.Fatalf("read from an isolated tier: %q, %v", v, err)
+	}
+
+	// After the backoff one probe goes through; the disk works again, so
+	// the tier is healthy and writes flow.
+	child.broken = false
+	mu.Lock()
+	now = now.Add(6 * time.Second)
+	mu.Unlock()
+	if err := tier.Put(ctx, k, []byte("x")); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	if st := iso.Statuses(); st[0].State != autoscale.Healthy {
+		t.Fatalf("after a good probe: %+v", st)
+	}
+	if err := tier.Put(ctx, ds.NewKey("/blocks/B"), []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := isolateTier("p", child, iso).(ds.PersistentDatastore); ok {
+		t.Fatal("a child without DiskUsage must not gain one")
+	}
+}
