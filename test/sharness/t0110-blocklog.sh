@@ -54,4 +54,26 @@ test_expect_success PYTHON3 'a bad blocklog field is refused, naming it' '
 	hl_grep_fixed err "unknown field \"synce\""
 '
 
+test_expect_success PYTHON3 'ipfs init --profile=highload-log writes memory + log + flatfs, and the repo works' '
+	hl_init_node 1 --profile=highload-log &&
+	"$HL_PYTHON" -c "import json,sys; t=json.load(open(sys.argv[1]))[\"Datastore\"][\"Spec\"][\"mounts\"][0][\"tiers\"]; print(\" \".join(x.get(\"child\",{}).get(\"type\",x.get(\"type\",\"\")) for x in t))" "$(hl_node_path 1)/config" >tiers &&
+	echo "memory blocklog flatfs" >tiers.want &&
+	test_cmp tiers.want tiers &&
+	grep -q blocklog "$(hl_node_path 1)/datastore_spec" &&
+	hl_ipfs 1 add -Q --chunker=size-16384 f >cid3 &&
+	hl_ipfs 1 cat "$(cat cid3)" >got3 &&
+	test_cmp f got3 &&
+	test -f "$(hl_node_path 1)/blocklog/00000001.log" &&
+	hl_ipfs 1 repo verify >verify1 &&
+	hl_grep_fixed verify1 "all blocks validated"
+'
+
+test_expect_success 'highload-log is init-only: re-applying keeps the layout, and Kubo refuses to add the log tier to an existing repo' '
+	hl_ipfs 1 config profile apply highload-log >again.out &&
+	hl_init_node 2 --profile=highload &&
+	test_must_fail hl_ipfs 2 config profile apply highload-log 2>apply.err &&
+	hl_grep_fixed apply.err "changes the datastore layout" &&
+	hl_ipfs 2 repo stat >stat2
+'
+
 test_done
