@@ -62,6 +62,7 @@ func run() int {
 		ourBin   = flag.String("highload", "build/bin/ipfs", "our Kubo binary (relative paths are from the repo root)")
 		out      = flag.String("out", "bench/results", "directory for the JSON and PNG results (relative paths are from the repo root)")
 		tmp      = flag.String("tmp", "", "parent directory of the per-round directories (default: $TMPDIR or /tmp)")
+		profiles = flag.String("profile", "highload", "init profiles of the highload variant, comma-separated (besides test), e.g. highload-log")
 	)
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench [flags]\n\nworkloads:\n")
@@ -101,6 +102,15 @@ func run() int {
 		return fail("%v", err)
 	}
 	outDir := fromRoot(root, *out)
+	var profileList []string
+	for _, p := range strings.Split(*profiles, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			profileList = append(profileList, p)
+		}
+	}
+	if len(profileList) == 0 {
+		return fail("-profile: name at least one init profile (e.g. highload)")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -116,7 +126,7 @@ func run() int {
 	res := runner.Run(ctx, runner.Options{
 		Workloads: ws,
 		Stock:     workload.Variant{Name: "stock", Bin: stock},
-		Highload:  workload.Variant{Name: "highload", Bin: ours, Profiles: []string{"highload"}},
+		Highload:  workload.Variant{Name: "highload", Bin: ours, Profiles: profileList},
 		Rounds:    *rounds,
 		Quick:     *quick,
 		Tools:     built,
