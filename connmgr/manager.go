@@ -45,10 +45,12 @@ type Manager struct {
 	trimmedConns atomic.Uint64
 	// trimmedProtected counts trimmed connections of peers protected at close time.
 	trimmedProtected atomic.Uint64
-	scans            atomic.Uint64 // candidate scans (each sorts every peer)
-	trimMu           sync.Mutex    // one trim at a time
-	lastTrim         atomic.Int64
-	draining         atomic.Bool // above HighWater, trimming down to LowWater
+	// streamErrs and streamResets count reported stream events.
+	streamErrs, streamResets atomic.Uint64
+	scans                    atomic.Uint64 // candidate scans (each sorts every peer)
+	trimMu                   sync.Mutex    // one trim at a time
+	lastTrim                 atomic.Int64
+	draining                 atomic.Bool // above HighWater, trimming down to LowWater
 
 	adapt adaptState
 

@@ -33,6 +33,8 @@ var (
 		"Times a pool peer's last connection closed.", nil, nil)
 	descPoolReconnects = prometheus.NewDesc("highload_connmgr_pool_reconnects_total",
 		"Successful redials of lost pool peers.", nil, nil)
+	descStreams = prometheus.NewDesc("highload_connmgr_stream_failures_total",
+		"Stream failures seen on muxed (yamux) connections, by kind (reset by either side, or another error).", []string{"kind"}, nil)
 	descClusterPeers = prometheus.NewDesc("highload_connmgr_cluster_peers",
 		"Kubo nodes taken from the IPFS Cluster /peers answer.", nil, nil)
 	descClusterReads = prometheus.NewDesc("highload_connmgr_cluster_refreshes_total",
@@ -49,7 +51,7 @@ type Collector struct {
 func (c Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWater, descGrace, descLimit, descConns, descPeers, descProtected,
 		descTrimRounds, descTrimmed, descChanges, descChurn, descPressure, descPool,
-		descTrimmedProtected, descPoolLosses, descPoolReconnects, descClusterPeers, descClusterReads} {
+		descTrimmedProtected, descPoolLosses, descPoolReconnects, descClusterPeers, descClusterReads, descStreams} {
 		ch <- d
 	}
 }
@@ -89,6 +91,8 @@ func (c Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descTrimRounds, m.trimRounds.Load())
 	counter(descTrimmed, m.trimmedConns.Load())
 	counter(descTrimmedProtected, m.trimmedProtected.Load())
+	ch <- prometheus.MustNewConstMetric(descStreams, prometheus.CounterValue, float64(m.streamResets.Load()), "reset")
+	ch <- prometheus.MustNewConstMetric(descStreams, prometheus.CounterValue, float64(m.streamErrs.Load()), "error")
 	if p := m.pool.Load(); p != nil {
 		var up, down int
 		var losses, reconnects uint64

@@ -41,6 +41,10 @@ type Stats struct {
 	// when they were closed (only a Protect racing a trim round can do it;
 	// expected 0).
 	TrimmedProtected uint64 `json:"trimmed_protected"`
+	// StreamErrors and StreamResets count the stream failures reported
+	// since start (WatchStreams on yamux connections, or ReportStream*).
+	StreamErrors uint64 `json:"stream_errors"`
+	StreamResets uint64 `json:"stream_resets"`
 	// LastTrim is when the last round ran (zero: never).
 	LastTrim time.Time `json:"last_trim,omitempty"`
 	// Draining is true while the manager trims down from HighWater to LowWater.
@@ -88,7 +92,8 @@ func (m *Manager) Stats() Stats {
 		Connects: m.connects.Load(), Disconnects: m.disconnects.Load(),
 		TrimRounds: m.trimRounds.Load(), Trimmed: m.trimmedConns.Load(),
 		TrimmedProtected: m.trimmedProtected.Load(),
-		Draining:         m.draining.Load(),
+		StreamErrors:     m.streamErrs.Load(), StreamResets: m.streamResets.Load(),
+		Draining: m.draining.Load(),
 	}
 	if t := m.lastTrim.Load(); t != 0 {
 		s.LastTrim = time.Unix(0, t)

@@ -134,6 +134,11 @@ func hostOptionDecorator(c *hlconfig.ConnMgrConfig) func(hostOptionIn) klibp2p.H
 				}
 				lc.ConnManager = mgr
 				tuneMuxers(lc, c)
+				if c.WatchStreams.WithDefault(true) {
+					for i := range lc.Muxers {
+						lc.Muxers[i].Muxer = mgr.WatchStreams(lc.Muxers[i].Muxer)
+					}
+				}
 				return nil
 			}
 			opts = append(opts, swap)

@@ -73,6 +73,7 @@ func writeConnMgr(w io.Writer, s *connmgr.Stats) error {
 	}
 	fmt.Fprintf(w, "Trims:        %d rounds closed %d connections, last %s%s\n",
 		s.TrimRounds, s.Trimmed, ago(s.LastTrim), draining)
+	fmt.Fprintf(w, "Streams:      %d resets, %d errors (yamux connections)\n", s.StreamResets, s.StreamErrors)
 	if s.TrimmedProtected > 0 {
 		fmt.Fprintf(w, "              %d of them of protected peers (a Protect raced a trim)\n", s.TrimmedProtected)
 	}
@@ -124,8 +125,8 @@ func writeConnMgr(w io.Writer, s *connmgr.Stats) error {
 			if q.Slow {
 				slow = " slow"
 			}
-			fmt.Fprintf(tw, "  %s\t%.1f\tvalue %d\tlatency %s\tstreams %d\terrors %.1f%s\n",
-				q.Peer, q.Score, q.Value, q.Latency, q.Streams, q.StreamErrors, slow)
+			fmt.Fprintf(tw, "  %s\t%.1f\tvalue %d\tlatency %s\tstreams %d\terrors %.1f\tresets %.1f%s\n",
+				q.Peer, q.Score, q.Value, q.Latency, q.Streams, q.StreamErrors, q.StreamResets, slow)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
