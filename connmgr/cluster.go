@@ -66,7 +66,7 @@ type ClusterStats struct {
 func ParseClusterURL(s string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil {
-		return nil, fmt.Errorf("not a URL: %w", err)
+		return nil, fmt.Errorf("%q is not an http or https URL (the cluster REST API, e.g. http://127.0.0.1:9094): %w", s, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("%q: the scheme must be http or https (the cluster REST API, e.g. http://127.0.0.1:9094)", s)

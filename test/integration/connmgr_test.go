@@ -195,4 +195,9 @@ func TestConnMgrBadConfig(t *testing.T) {
 	if stderr := mustFail(t, n, "id"); !strings.Contains(stderr, "Config.ConnMgr.ProtectedPeers[0]") {
 		t.Errorf("bad ProtectedPeers: stderr:\n%s", stderr)
 	}
+	// So is a malformed ClusterAPI URL (an unreachable one is only reported).
+	setPlugin(n, config.Plugin{Config: map[string]any{"ConnMgr": map[string]any{"ClusterAPI": "127.0.0.1:9094"}}})
+	if stderr := mustFail(t, n, "id"); !strings.Contains(stderr, "Config.ConnMgr.ClusterAPI") || !strings.Contains(stderr, "http or https") {
+		t.Errorf("bad ClusterAPI: stderr:\n%s", stderr)
+	}
 }
