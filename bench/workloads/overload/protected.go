@@ -115,11 +115,13 @@ func poolLosses(ctx context.Context, n *daemon.Node, id string) (losses, trimmed
 }
 
 // killAndTimeReconnect closes every connection between the provider and the
-// fetcher from the provider's side (`swarm disconnect`) and returns how long
-// until the provider has the fetcher again (whichever side redials). When
-// bound passes first it returns bound and timedOut.
+// fetcher from the provider's side (`swarm disconnect /p2p/<id>`: without a
+// transport address Kubo closes all of the peer's connections; with one, only
+// those to that address, and both sides dial each other here) and returns how
+// long until the provider has the fetcher again (whichever side redials).
+// When bound passes first it returns bound and timedOut.
 func killAndTimeReconnect(ctx context.Context, provider, fetcher *daemon.Node, bound time.Duration) (d time.Duration, timedOut bool, err error) {
-	addr := fetcher.SwarmAddrs()[0] + "/p2p/" + fetcher.PeerID()
+	addr := "/p2p/" + fetcher.PeerID()
 	start := time.Now()
 	if _, err := provider.RPC(ctx, "swarm/disconnect", url.Values{"arg": {addr}}, nil); err != nil {
 		return 0, false, fmt.Errorf("overload: swarm disconnect on %s: %w", provider.Name, err)

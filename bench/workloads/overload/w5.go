@@ -162,7 +162,11 @@ func runW5(env *workload.Env, v workload.Variant) (figs []workload.Figure, err e
 	if rcTimedOut {
 		rcNote = fmt.Sprintf("not reconnected within %s (the bound is reported)", reconnectBound)
 	}
-	env.Logf("protected peer: %d drops during the flood (%s); reconnected %.2fs after the kill", drops, dropNote, reconnect.Seconds())
+	after := ""
+	if l, _, ok := poolLosses(ctx, provider, fetcher.PeerID()); ok {
+		after = fmt.Sprintf(" (the provider's pool counted %d losses after it)", l)
+	}
+	env.Logf("protected peer: %d drops during the flood (%s); reconnected %.2fs after the kill%s", drops, dropNote, reconnect.Seconds(), after)
 
 	answered := 1.0
 	if late > 0 {
