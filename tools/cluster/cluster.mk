@@ -11,9 +11,11 @@
 GO          ?= go
 CLUSTER_BIN := build/bin/ipfs-cluster-service
 
-.PHONY: cluster
+.PHONY: cluster $(CLUSTER_BIN)
 cluster: $(CLUSTER_BIN)
 
-$(CLUSTER_BIN): tools/cluster/go.mod tools/cluster/go.sum
+# Phony: go build is incremental and decides what is stale (it does not
+# relink an up-to-date binary).
+$(CLUSTER_BIN):
 	cd tools/cluster && GOFLAGS="$(GOFLAGS) -mod=readonly" $(GO) build -o ../../$(CLUSTER_BIN) \
 		github.com/ipfs-cluster/ipfs-cluster/cmd/ipfs-cluster-service
