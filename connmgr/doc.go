@@ -26,12 +26,15 @@
 //     slow peers, then the lowest ConnectionQuality score. The score adds the
 //     peer's tag values (libp2p's notion of usefulness), latency (peerstore
 //     EWMA, fed by ping), bandwidth (a metrics.Reporter) and open streams,
-//     and subtracts reported stream errors. Quality exposes it to others
-//     (the plugin hands it to the Bitswap policy).
+//     and subtracts recent stream resets and errors, which WatchStreams
+//     sees by wrapping the stream multiplexer (libp2p gives a connection
+//     manager no stream events). Quality exposes it to others (the plugin
+//     hands it to the Bitswap policy).
 //   - A persistent pool (Pool) protects a list of peers and keeps them
 //     connected, redialling with exponential backoff, and pings them
 //     periodically so their idle connections stay alive and their latency is
-//     known.
+//     known. Its peers come from the configuration and, optionally, from an
+//     IPFS Cluster REST API's /peers (StartCluster), re-read periodically.
 //
 // Stats returns a snapshot; Collector exports it as highload_connmgr_*
 // Prometheus metrics.

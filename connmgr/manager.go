@@ -43,10 +43,14 @@ type Manager struct {
 	disconnects  atomic.Uint64
 	trimRounds   atomic.Uint64
 	trimmedConns atomic.Uint64
-	scans        atomic.Uint64 // candidate scans (each sorts every peer)
-	trimMu       sync.Mutex    // one trim at a time
-	lastTrim     atomic.Int64
-	draining     atomic.Bool // above HighWater, trimming down to LowWater
+	// trimmedProtected counts trimmed connections of peers protected at close time.
+	trimmedProtected atomic.Uint64
+	// streamErrs and streamResets count reported stream events.
+	streamErrs, streamResets atomic.Uint64
+	scans                    atomic.Uint64 // candidate scans (each sorts every peer)
+	trimMu                   sync.Mutex    // one trim at a time
+	lastTrim                 atomic.Int64
+	draining                 atomic.Bool // above HighWater, trimming down to LowWater
 
 	adapt adaptState
 

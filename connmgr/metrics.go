@@ -27,6 +27,18 @@ var (
 		"Pressure level last seen (0 none .. 3 critical).", nil, nil)
 	descPool = prometheus.NewDesc("highload_connmgr_pool_peers",
 		"Persistent pool peers by connection state.", []string{"state"}, nil)
+	descTrimmedProtected = prometheus.NewDesc("highload_connmgr_trimmed_protected_connections_total",
+		"Trimmed connections whose peer was protected when closed (expected 0).", nil, nil)
+	descPoolLosses = prometheus.NewDesc("highload_connmgr_pool_losses_total",
+		"Times a pool peer's last connection closed.", nil, nil)
+	descPoolReconnects = prometheus.NewDesc("highload_connmgr_pool_reconnects_total",
+		"Successful redials of lost pool peers.", nil, nil)
+	descStreams = prometheus.NewDesc("highload_connmgr_stream_failures_total",
+		"Stream failures seen on muxed (yamux) connections, by kind (reset by either side, or another error).", []string{"kind"}, nil)
+	descClusterPeers = prometheus.NewDesc("highload_connmgr_cluster_peers",
+		"Kubo nodes taken from the IPFS Cluster /peers answer.", nil, nil)
+	descClusterReads = prometheus.NewDesc("highload_connmgr_cluster_refreshes_total",
+		"Reads of the IPFS Cluster /peers API by result.", []string{"result"}, nil)
 )
 
 // Collector exports the manager's Stats as highload_connmgr_* metrics.
@@ -38,7 +50,8 @@ type Collector struct {
 // Describe sends the descriptors.
 func (c Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descWater, descGrace, descLimit, descConns, descPeers, descProtected,
-		descTrimRounds, descTrimmed, descChanges, descChurn, descPressure, descPool} {
+		descTrimRounds, descTrimmed, descChanges, descChurn, descPressure, descPool,
+		descTrimmedProtected, descPoolLosses, descPoolReconnects, descClusterPeers, descClusterReads, descStreams} {
 		ch <- d
 	}
 }
@@ -77,16 +90,29 @@ func (c Collector) Collect(ch chan<- prometheus.Metric) {
 	m.plk.RUnlock()
 	counter(descTrimRounds, m.trimRounds.Load())
 	counter(descTrimmed, m.trimmedConns.Load())
+	counter(descTrimmedProtected, m.trimmedProtected.Load())
+	ch <- prometheus.MustNewConstMetric(descStreams, prometheus.CounterValue, float64(m.streamResets.Load()), "reset")
+	ch <- prometheus.MustNewConstMetric(descStreams, prometheus.CounterValue, float64(m.streamErrs.Load()), "error")
 	if p := m.pool.Load(); p != nil {
 		var up, down int
+		var losses, reconnects uint64
 		for _, s := range p.State() {
 			if s.Connected {
 				up++
 			} else {
 				down++
 			}
+			losses += s.Losses
+			reconnects += s.Reconnects
 		}
 		gauge(descPool, float64(up), "connected")
 		gauge(descPool, float64(down), "disconnected")
+		counter(descPoolLosses, losses)
+		counter(descPoolReconnects, reconnects)
+		if cs, ok := p.ClusterStats(); ok {
+			gauge(descClusterPeers, float64(cs.Peers))
+			ch <- prometheus.MustNewConstMetric(descClusterReads, prometheus.CounterValue, float64(cs.Refreshes-cs.Failures), "ok")
+			ch <- prometheus.MustNewConstMetric(descClusterReads, prometheus.CounterValue, float64(cs.Failures), "error")
+		}
 	}
 }

@@ -6,12 +6,14 @@ import (
 	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // PoolTag is the protection tag the pool puts on its peers.
@@ -72,10 +74,18 @@ type Pool struct {
 	ctx  context.Context
 	stop func()
 	wg   sync.WaitGroup
+	// cluster is the IPFS Cluster peer source, if started.
+	cluster atomic.Pointer[clusterSource]
 }
 
 type poolPeer struct {
-	ai            peer.AddrInfo
+	ai peer.AddrInfo
+	// static is true for peers given by Add (configuration); fromCluster
+	// for peers the cluster source lists now, with clusterAddrs its latest
+	// addresses for them. A peer leaves the pool when neither holds.
+	static        bool
+	fromCluster   bool
+	clusterAddrs  []ma.Multiaddr
 	dialing       bool
 	pinging       bool
 	failures      int
@@ -85,6 +95,25 @@ type poolPeer struct {
 	lastPing      time.Time
 	rtt           time.Duration
 	reconnects    uint64
+	losses        uint64
+}
+
+// addrInfo is the peer with its configured and cluster-reported addresses.
+func (pp *poolPeer) addrInfo() peer.AddrInfo {
+	ai := peer.AddrInfo{ID: pp.ai.ID, Addrs: make([]ma.Multiaddr, 0, len(pp.ai.Addrs)+len(pp.clusterAddrs))}
+	ai.Addrs = append(append(ai.Addrs, pp.ai.Addrs...), pp.clusterAddrs...)
+	return ai
+}
+
+func (pp *poolPeer) source() string {
+	switch {
+	case pp.static && pp.fromCluster:
+		return "config+cluster"
+	case pp.fromCluster:
+		return "cluster"
+	default:
+		return "config"
+	}
 }
 
 // PoolPeer is one pool peer's state, for Stats.
@@ -105,6 +134,10 @@ type PoolPeer struct {
 	RTT time.Duration `json:"rtt"`
 	// Reconnects counts successful redials after a loss.
 	Reconnects uint64 `json:"reconnects"`
+	// Losses counts the times its last connection closed.
+	Losses uint64 `json:"losses"`
+	// Source says where the peer comes from: "config", "cluster" or both.
+	Source string `json:"source"`
 }
 
 // StartPool starts keeping cfg.Peers protected and connected through h. A
@@ -151,11 +184,64 @@ func (p *Pool) Add(ai peer.AddrInfo) {
 	p.mu.Lock()
 	if pp, ok := p.ps[ai.ID]; ok {
 		pp.ai.Addrs = append(pp.ai.Addrs, ai.Addrs...)
+		pp.static = true
 	} else {
-		p.ps[ai.ID] = &poolPeer{ai: ai}
+		p.ps[ai.ID] = &poolPeer{ai: ai, static: true}
 	}
 	p.mu.Unlock()
 	p.poke()
+}
+
+// setClusterPeers makes ais the pool's cluster-sourced peers: new ones are
+// added and protected, the addresses of listed ones replaced, and those no
+// longer listed leave the pool (and lose the pool's protection) unless they
+// are also configured.
+func (p *Pool) setClusterPeers(ais []peer.AddrInfo) {
+	listed := make(map[peer.ID]peer.AddrInfo, len(ais))
+	for _, ai := range ais {
+		listed[ai.ID] = ai
+	}
+	var added, removed []peer.ID
+	p.mu.Lock()
+	for id, ai := range listed {
+		pp, ok := p.ps[id]
+		if !ok {
+			pp = &poolPeer{ai: peer.AddrInfo{ID: id}}
+			p.ps[id] = pp
+			added = append(added, id)
+		}
+		pp.fromCluster, pp.clusterAddrs = true, ai.Addrs
+	}
+	for id, pp := range p.ps {
+		if _, ok := listed[id]; ok || !pp.fromCluster {
+			continue
+		}
+		pp.fromCluster, pp.clusterAddrs = false, nil
+		if !pp.static {
+			delete(p.ps, id)
+			removed = append(removed, id)
+		}
+	}
+	p.mu.Unlock()
+	for _, id := range added {
+		p.m.Protect(id, PoolTag)
+	}
+	for _, id := range removed {
+		p.m.Unprotect(id, PoolTag)
+	}
+	if len(added) > 0 || len(removed) > 0 {
+		log.Infow("cluster peer source changed the pool", "added", len(added), "removed", len(removed))
+		p.poke()
+	}
+}
+
+// ClusterStats returns the cluster source's state; false when none runs.
+func (p *Pool) ClusterStats() (ClusterStats, bool) {
+	cs := p.cluster.Load()
+	if cs == nil {
+		return ClusterStats{}, false
+	}
+	return cs.stats(), true
 }
 
 // Remove takes id out of the pool and lifts the pool's protection. The
@@ -179,8 +265,11 @@ func (p *Pool) poke() {
 func (p *Pool) disconnected(id peer.ID) {
 	p.mu.Lock()
 	pp, ok := p.ps[id]
-	if ok && pp.failures == 0 {
-		pp.next = time.Time{}
+	if ok {
+		pp.losses++
+		if pp.failures == 0 {
+			pp.next = time.Time{}
+		}
 	}
 	p.mu.Unlock()
 	if ok {
@@ -246,7 +335,7 @@ func (p *Pool) check() {
 		}
 		pp.dialing = true
 		p.wg.Add(1)
-		go p.dial(pp.ai, !pp.lastConnected.IsZero())
+		go p.dial(pp.addrInfo(), !pp.lastConnected.IsZero())
 	}
 }
 
@@ -303,6 +392,7 @@ func (p *Pool) State() []PoolPeer {
 		s := PoolPeer{
 			ID: id.String(), Failures: pp.failures, LastError: pp.lastErr,
 			LastConnected: pp.lastConnected, RTT: pp.rtt, Reconnects: pp.reconnects,
+			Losses: pp.losses, Source: pp.source(),
 		}
 		if !pp.next.IsZero() {
 			s.NextDial = pp.next

@@ -27,24 +27,47 @@ type Quality struct {
 	RateOut float64 `json:"rate_out"`
 	// Streams is the number of open streams.
 	Streams int `json:"streams"`
-	// StreamErrors is the decayed count of reported stream errors and resets.
+	// StreamErrors is the decayed count (half-life 1 min) of the peer's
+	// streams that failed with an error other than a reset (a deadline
+	// passed, a broken read or write).
 	StreamErrors float64 `json:"stream_errors"`
+	// StreamResets is the decayed count (half-life 1 min) of the peer's
+	// streams that were reset, by either side.
+	StreamResets float64 `json:"stream_resets"`
 	// Inbound is true when all the peer's connections are inbound.
 	Inbound bool `json:"inbound"`
 }
 
 // observed holds what callers report about a peer.
 type observed struct {
-	errors float64 // decays by half every errorHalfLife
-	at     time.Time
+	errors, resets float64 // decay by half every errorHalfLife
+	at             time.Time
 }
 
 const errorHalfLife = time.Minute
 
-// ReportStreamError records a stream error or reset with p. libp2p v0.50
-// gives a connection manager no stream events, so whoever sees the error
-// (the plugin, Bitswap's network layer) reports it here.
-func (m *Manager) ReportStreamError(p peer.ID) {
+// ReportStreamError records a failed stream with p (an error other than a
+// reset). The muxer wrapper (WatchStreams) calls it; others may too.
+// Reports for a peer the manager does not track (no connection) are
+// dropped, so a peer that is gone leaves nothing behind.
+func (m *Manager) ReportStreamError(p peer.ID) { m.report(p, false) }
+
+// ReportStreamReset records a stream with p that was reset, by either side.
+func (m *Manager) ReportStreamReset(p peer.ID) { m.report(p, true) }
+
+func (m *Manager) report(p peer.ID, reset bool) {
+	m.mu.Lock()
+	pi, ok := m.peers[p]
+	tracked := ok && len(pi.conns) > 0
+	m.mu.Unlock()
+	if !tracked {
+		return
+	}
+	if reset {
+		m.streamResets.Add(1)
+	} else {
+		m.streamErrs.Add(1)
+	}
 	now := m.now()
 	m.qm.Lock()
 	defer m.qm.Unlock()
@@ -53,7 +76,12 @@ func (m *Manager) ReportStreamError(p peer.ID) {
 		o = &observed{at: now}
 		m.quality[p] = o
 	}
-	o.errors = decayed(o.errors, o.at, now) + 1
+	o.errors, o.resets = decayed(o.errors, o.at, now), decayed(o.resets, o.at, now)
+	if reset {
+		o.resets++
+	} else {
+		o.errors++
+	}
 	o.at = now
 }
 
@@ -71,14 +99,15 @@ func (m *Manager) forgetQuality(p peer.ID) {
 	m.qm.Unlock()
 }
 
-func (m *Manager) streamErrors(p peer.ID, now time.Time) float64 {
+// streamEvents returns p's decayed stream errors and resets.
+func (m *Manager) streamEvents(p peer.ID, now time.Time) (errs, resets float64) {
 	m.qm.Lock()
 	defer m.qm.Unlock()
 	o, ok := m.quality[p]
 	if !ok {
-		return 0
+		return 0, 0
 	}
-	return decayed(o.errors, o.at, now)
+	return decayed(o.errors, o.at, now), decayed(o.resets, o.at, now)
 }
 
 // Quality returns p's current connection quality. A peer the manager does
@@ -104,7 +133,7 @@ func (m *Manager) Quality(p peer.ID) Quality {
 //
 // Score = Value + latency term (+10 under 50ms, 0 unknown, down to -20 at or
 // above SlowLatency) + bandwidth term (log2 of KiB/s, at most +10) + 5 when
-// streams are open - 5 per recent stream error (at most -30) - 1 when
+// streams are open - 5 per recent stream error or reset (at most -30) - 1 when
 // inbound-only (as libp2p, prefer trimming inbound).
 func (m *Manager) score(p peer.ID, value int, conns []network.Conn, now time.Time) Quality {
 	q := Quality{Peer: p, Value: value, Inbound: len(conns) > 0}
@@ -122,7 +151,7 @@ func (m *Manager) score(p peer.ID, value int, conns []network.Conn, now time.Tim
 		s := m.cfg.Bandwidth.GetBandwidthForPeer(p)
 		q.RateIn, q.RateOut = s.RateIn, s.RateOut
 	}
-	q.StreamErrors = m.streamErrors(p, now)
+	q.StreamErrors, q.StreamResets = m.streamEvents(p, now)
 
 	s := float64(value)
 	if q.Latency > 0 {
@@ -144,7 +173,7 @@ func (m *Manager) score(p peer.ID, value int, conns []network.Conn, now time.Tim
 	if q.Streams > 0 {
 		s += 5
 	}
-	s -= math.Min(30, 5*q.StreamErrors)
+	s -= math.Min(30, 5*(q.StreamErrors+q.StreamResets))
 	if q.Inbound {
 		s--
 	}

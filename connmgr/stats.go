@@ -37,6 +37,14 @@ type Stats struct {
 	// the connections they closed.
 	TrimRounds uint64 `json:"trim_rounds"`
 	Trimmed    uint64 `json:"trimmed"`
+	// TrimmedProtected counts trimmed connections whose peer was protected
+	// when they were closed (only a Protect racing a trim round can do it;
+	// expected 0).
+	TrimmedProtected uint64 `json:"trimmed_protected"`
+	// StreamErrors and StreamResets count the stream failures reported
+	// since start (WatchStreams on yamux connections, or ReportStream*).
+	StreamErrors uint64 `json:"stream_errors"`
+	StreamResets uint64 `json:"stream_resets"`
 	// LastTrim is when the last round ran (zero: never).
 	LastTrim time.Time `json:"last_trim,omitempty"`
 	// Draining is true while the manager trims down from HighWater to LowWater.
@@ -45,6 +53,8 @@ type Stats struct {
 	Protected []ProtectedPeer `json:"protected"`
 	// Pool is the persistent pool's state (nil: no pool).
 	Pool []PoolPeer `json:"pool,omitempty"`
+	// Cluster is the IPFS Cluster peer source's state (nil: none).
+	Cluster *ClusterStats `json:"cluster,omitempty"`
 	// Slow counts connected peers whose latency exceeds SlowLatency.
 	Slow int `json:"slow"`
 	// Best and Worst are the three best and worst scored connected peers.
@@ -81,6 +91,8 @@ func (m *Manager) Stats() Stats {
 		},
 		Connects: m.connects.Load(), Disconnects: m.disconnects.Load(),
 		TrimRounds: m.trimRounds.Load(), Trimmed: m.trimmedConns.Load(),
+		TrimmedProtected: m.trimmedProtected.Load(),
+		StreamErrors:     m.streamErrs.Load(), StreamResets: m.streamResets.Load(),
 		Draining: m.draining.Load(),
 	}
 	if t := m.lastTrim.Load(); t != 0 {
@@ -131,6 +143,9 @@ func (m *Manager) Stats() Stats {
 
 	if p := m.pool.Load(); p != nil {
 		s.Pool = p.State()
+		if cs, ok := p.ClusterStats(); ok {
+			s.Cluster = &cs
+		}
 	}
 
 	now := m.now()

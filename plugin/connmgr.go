@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -34,6 +35,9 @@ func init() {
 				return nil
 			}
 			if _, err := protectedPeers(r.ConnMgr.ProtectedPeers); err != nil {
+				return err
+			}
+			if _, err := clusterAPI(r.ConnMgr); err != nil {
 				return err
 			}
 			hlstate.SetComponent("connmgr", hlstate.StatusIdle, "no libp2p host on this node (offline)")
@@ -130,6 +134,11 @@ func hostOptionDecorator(c *hlconfig.ConnMgrConfig) func(hostOptionIn) klibp2p.H
 				}
 				lc.ConnManager = mgr
 				tuneMuxers(lc, c)
+				if c.WatchStreams.WithDefault(true) {
+					for i := range lc.Muxers {
+						lc.Muxers[i].Muxer = mgr.WatchStreams(lc.Muxers[i].Muxer)
+					}
+				}
 				return nil
 			}
 			opts = append(opts, swap)
@@ -269,6 +278,27 @@ func protectedPeers(list []string) ([]peer.AddrInfo, error) {
 	return out, nil
 }
 
+// clusterAPI returns Config.ConnMgr.ClusterAPI checked, or "" when it is
+// unset or "none". A malformed URL is refused here, at startup; an API that
+// cannot be reached or answers badly is only reported in the stats.
+func clusterAPI(c *hlconfig.ConnMgrConfig) (string, error) {
+	s := strings.TrimSpace(c.ClusterAPI.WithDefault("none"))
+	if s == "" || s == "none" {
+		return "", nil
+	}
+	if _, err := connmgr.ParseClusterURL(s); err != nil {
+		return "", fmt.Errorf("highload: Config.ConnMgr.ClusterAPI: %w", err)
+	}
+	return s, nil
+}
+
+func clusterNote(url string) string {
+	if url == "" {
+		return ""
+	}
+	return " plus the IPFS Cluster's /peers"
+}
+
 // startConnMgr runs in the daemon: when the host uses our manager it starts
 // the persistent pool, publishes the live stats and registers the metrics.
 func startConnMgr(n *core.IpfsNode, _, r *hlconfig.Config) error {
@@ -291,15 +321,27 @@ func startConnMgr(n *core.IpfsNode, _, r *hlconfig.Config) error {
 		}
 		peers = append(peers, kcfg.Peering.Peers...)
 	}
-	if len(peers) > 0 {
-		if _, err := m.StartPool(n.PeerHost, connmgr.PoolConfig{
+	cluster, err := clusterAPI(c)
+	if err != nil {
+		return err
+	}
+	if len(peers) > 0 || cluster != "" {
+		pool, err := m.StartPool(n.PeerHost, connmgr.PoolConfig{
 			Peers:      peers,
 			MinBackoff: c.ReconnectMinBackoff.WithDefault(0),
 			MaxBackoff: c.ReconnectMaxBackoff.WithDefault(0),
 			KeepAlive:  c.KeepAlive.WithDefault(0),
 			Ping:       connmgr.HostPinger(n.PeerHost),
-		}); err != nil {
+		})
+		if err != nil {
 			return fmt.Errorf("highload: connmgr pool: %w", err)
+		}
+		if cluster != "" {
+			if err := pool.StartCluster(connmgr.ClusterConfig{
+				URL: cluster, Interval: c.ClusterRefresh.WithDefault(0), Self: n.Identity,
+			}); err != nil {
+				return fmt.Errorf("highload: Config.ConnMgr.ClusterAPI: %w", err)
+			}
 		}
 	}
 	hlstate.SetLive("connmgr", func() any { return m.Stats() })
@@ -309,8 +351,8 @@ func startConnMgr(n *core.IpfsNode, _, r *hlconfig.Config) error {
 		}
 	}
 	hlstate.SetComponent("connmgr", hlstate.StatusActive, fmt.Sprintf(
-		"adaptive manager in the host: LowWater %d, HighWater %d (bounds %d-%d), grace %s, %d pool peers; yamux keep-alive %s, RTT %s, backlog %d",
-		m.LowWater(), m.HighWater(), m.Stats().Bounds.MinHighWater, m.Stats().Bounds.MaxHighWater, m.GracePeriod(), len(peers),
+		"adaptive manager in the host: LowWater %d, HighWater %d (bounds %d-%d), grace %s, %d pool peers%s; yamux keep-alive %s, RTT %s, backlog %d",
+		m.LowWater(), m.HighWater(), m.Stats().Bounds.MinHighWater, m.Stats().Bounds.MaxHighWater, m.GracePeriod(), len(peers), clusterNote(cluster),
 		c.MuxerKeepAlive.WithDefault(0), c.MuxerRTTInterval.WithDefault(0), c.MuxerAcceptBacklog.WithDefault(0)))
 	return nil
 }

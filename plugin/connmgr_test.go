@@ -115,3 +115,21 @@ func TestTuneMuxers(t *testing.T) {
 		t.Error("libp2p's shared DefaultTransport was modified")
 	}
 }
+
+func TestClusterAPI(t *testing.T) {
+	c := (&hlconfig.Config{}).Resolved().ConnMgr
+	if u, err := clusterAPI(c); err != nil || u != "" {
+		t.Fatalf("default: %q, %v; want off", u, err)
+	}
+	c.ClusterAPI = kconfig.NewOptionalString("http://127.0.0.1:9094")
+	if u, err := clusterAPI(c); err != nil || u != "http://127.0.0.1:9094" {
+		t.Fatalf("good URL: %q, %v", u, err)
+	}
+	for _, bad := range []string{"127.0.0.1:9094", "ftp://h/", "http://"} {
+		c.ClusterAPI = kconfig.NewOptionalString(bad)
+		_, err := clusterAPI(c)
+		if err == nil || !strings.Contains(err.Error(), "Config.ConnMgr.ClusterAPI") {
+			t.Errorf("%q: got %v, want an error naming Config.ConnMgr.ClusterAPI", bad, err)
+		}
+	}
+}

@@ -73,6 +73,19 @@ func writeConnMgr(w io.Writer, s *connmgr.Stats) error {
 	}
 	fmt.Fprintf(w, "Trims:        %d rounds closed %d connections, last %s%s\n",
 		s.TrimRounds, s.Trimmed, ago(s.LastTrim), draining)
+	fmt.Fprintf(w, "Streams:      %d resets, %d errors (yamux connections)\n", s.StreamResets, s.StreamErrors)
+	if s.TrimmedProtected > 0 {
+		fmt.Fprintf(w, "              %d of them of protected peers (a Protect raced a trim)\n", s.TrimmedProtected)
+	}
+	if c := s.Cluster; c != nil {
+		fmt.Fprintf(w, "Cluster:      %s: %d Kubo nodes from %d cluster peers (%d skipped)\n",
+			c.URL, c.Peers, c.ClusterPeers, c.Skipped)
+		fmt.Fprintf(w, "              %d reads, %d failed, last %s, last good %s\n",
+			c.Refreshes, c.Failures, ago(c.LastRefresh), ago(c.LastSuccess))
+		if c.LastError != "" {
+			fmt.Fprintf(w, "              error: %s\n", c.LastError)
+		}
+	}
 	fmt.Fprintf(w, "\nProtected peers (%d):\n", len(s.Protected))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, p := range s.Protected {
@@ -94,7 +107,8 @@ func writeConnMgr(w io.Writer, s *connmgr.Stats) error {
 				state = fmt.Sprintf("down, %d failures, next dial in %s", p.Failures,
 					time.Until(p.NextDial).Round(time.Millisecond))
 			}
-			fmt.Fprintf(tw, "  %s\t%s\trtt %s\treconnects %d\t%s\n", p.ID, state, p.RTT, p.Reconnects, p.LastError)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\trtt %s\tlost %d\treconnects %d\t%s\n",
+				p.ID, p.Source, state, p.RTT, p.Losses, p.Reconnects, p.LastError)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -111,8 +125,8 @@ func writeConnMgr(w io.Writer, s *connmgr.Stats) error {
 			if q.Slow {
 				slow = " slow"
 			}
-			fmt.Fprintf(tw, "  %s\t%.1f\tvalue %d\tlatency %s\tstreams %d\terrors %.1f%s\n",
-				q.Peer, q.Score, q.Value, q.Latency, q.Streams, q.StreamErrors, slow)
+			fmt.Fprintf(tw, "  %s\t%.1f\tvalue %d\tlatency %s\tstreams %d\terrors %.1f\tresets %.1f%s\n",
+				q.Peer, q.Score, q.Value, q.Latency, q.Streams, q.StreamErrors, q.StreamResets, slow)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

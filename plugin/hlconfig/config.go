@@ -106,8 +106,14 @@ type ConnMgrConfig struct {
 	ReconnectMinBackoff *kconfig.OptionalDuration `json:",omitempty" default:"1s" range:"100ms,1h" doc:"first redial delay after a failed pool dial (doubles)"`
 	// ReconnectMaxBackoff caps the redial delay.
 	ReconnectMaxBackoff *kconfig.OptionalDuration `json:",omitempty" default:"5m" range:"1s,24h" doc:"longest redial delay of a pool peer"`
+	// ClusterAPI is an IPFS Cluster REST API base URL whose /peers list adds the cluster's Kubo nodes to the pool.
+	ClusterAPI *kconfig.OptionalString `json:",omitempty" default:"none" doc:"IPFS Cluster REST API URL (http://host:9094) whose /peers Kubo nodes join the pool (none: off)"`
+	// ClusterRefresh is how often the cluster's /peers is read again.
+	ClusterRefresh *kconfig.OptionalDuration `json:",omitempty" default:"1m" range:"1s,24h" doc:"how often the cluster's /peers is read again"`
 	// KeepAlive is how often connected pool peers are pinged.
 	KeepAlive *kconfig.OptionalDuration `json:",omitempty" default:"30s" range:"1s,1h" doc:"ping interval of connected pool peers"`
+	// WatchStreams wraps the stream multiplexer to count stream resets and errors per peer (ConnectionQuality).
+	WatchStreams kconfig.Flag `default:"true" doc:"count stream resets and errors per peer through the muxer (TCP/WebSocket only)"`
 	// MuxerKeepAlive is yamux's keep-alive ping interval on every connection (libp2p: 30s).
 	MuxerKeepAlive *kconfig.OptionalDuration `json:",omitempty" default:"2m" range:"10s,1h" doc:"yamux keep-alive ping interval per connection (libp2p: 30s)"`
 	// MuxerRTTInterval is how often yamux measures each connection's round trip (libp2p: 30s).

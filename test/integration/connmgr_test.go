@@ -54,8 +54,8 @@ func swarmPeers(t *testing.T, n *harness.Node) string {
 // TestConnMgrInDaemon runs our manager in a real daemon with tiny
 // watermarks: strangers are trimmed down to LowWater by the background
 // trimmer, the protected pool peer survives, and after `ipfs swarm
-// disconnect` the pool redials it within 5 s. swarm peers/connect/resources
-// keep working.
+// disconnect` the pool redials it. swarm peers/connect/resources keep
+// working.
 func TestConnMgrInDaemon(t *testing.T) {
 	t.Parallel()
 	defer failOnPanic(t)
@@ -128,9 +128,11 @@ func TestConnMgrInDaemon(t *testing.T) {
 		t.Fatalf("protected peer trimmed: %+v", s)
 	}
 
-	// Kill the protected peer's connection: the pool redials it within 5 s.
-	mustRun(t, a, cmdTimeout, nil, "swarm", "disconnect", friendAddr)
-	if err := waitFor(5*time.Second, func() (bool, string) {
+	// Kill the protected peer's connections (`/p2p/<id>` alone closes them
+	// all): the pool redials it. The bound is generous: how fast is W5's
+	// "protected reconnect" figure, not this test's business.
+	mustRun(t, a, cmdTimeout, nil, "swarm", "disconnect", "/p2p/"+friendID)
+	if err := waitFor(30*time.Second, func() (bool, string) {
 		s := connMgrStat(t, a)
 		return len(s.Pool) == 1 && s.Pool[0].Connected && s.Pool[0].Reconnects >= 1,
 			"not reconnected"
@@ -146,7 +148,7 @@ func TestConnMgrInDaemon(t *testing.T) {
 		t.Errorf("swarm resources output:\n%s", out)
 	}
 	text := mustRun(t, a, cmdTimeout, nil, "stats", "highload", "connmgr").Stdout.String()
-	for _, want := range []string{"Watermarks:   low 1, high 2", "Pool (1):", friendID} {
+	for _, want := range []string{"Watermarks:   low 1, high 2", "Pool (1):", friendID, "Streams:"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text output lacks %q:\n%s", want, text)
 		}
@@ -192,5 +194,10 @@ func TestConnMgrBadConfig(t *testing.T) {
 	setPlugin(n, config.Plugin{Config: map[string]any{"ConnMgr": map[string]any{"ProtectedPeers": []string{"/ip4/1.2.3.4/tcp/1"}}}})
 	if stderr := mustFail(t, n, "id"); !strings.Contains(stderr, "Config.ConnMgr.ProtectedPeers[0]") {
 		t.Errorf("bad ProtectedPeers: stderr:\n%s", stderr)
+	}
+	// So is a malformed ClusterAPI URL (an unreachable one is only reported).
+	setPlugin(n, config.Plugin{Config: map[string]any{"ConnMgr": map[string]any{"ClusterAPI": "127.0.0.1:9094"}}})
+	if stderr := mustFail(t, n, "id"); !strings.Contains(stderr, "Config.ConnMgr.ClusterAPI") || !strings.Contains(stderr, "http or https") {
+		t.Errorf("bad ClusterAPI: stderr:\n%s", stderr)
 	}
 }

@@ -104,14 +104,24 @@ func runW5(env *workload.Env, v workload.Variant) (figs []workload.Figure, err e
 		return nil, err
 	}
 	poll := pollID(ctx, provider, idPoll, idTimeout)
+	link := watchLink(ctx, fetcher, provider)
 	select {
 	case <-time.After(sz.warmup):
 	case <-ctx.Done():
 		poll.finish()
+		link.finish()
 		return nil, ctx.Err()
 	}
 	flooded, timedOut, err := timedPin(ctx, fetcher, roots[1], sz.fetchTimeout)
 	worst, calls, late := poll.finish()
+	drops, linkPolls := link.finish()
+	if err != nil {
+		return nil, err
+	}
+	// 3. Still under the flood: the protected peer's losses so far, then
+	// its connection killed and the time until it is back.
+	losses, trimmedProt, havePool := poolLosses(ctx, provider, fetcher.PeerID())
+	reconnect, rcTimedOut, err := killAndTimeReconnect(ctx, provider, fetcher, reconnectBound)
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +153,21 @@ func runW5(env *workload.Env, v workload.Variant) (figs []workload.Figure, err e
 	env.Logf("flood: %d/%d peers, %.0f msg/s (%.0f wants/s) delivered, %d ticks behind, %d DONT_HAVEs back; provider id: worst %s over %d calls, %d over 1s",
 		fr.Peers, sz.peers, fr.MsgPerSec, fr.WantsPerSec, fr.Behind, fr.RecvDontHaves, worst.Round(time.Millisecond), calls, late)
 
+	dropNote := fmt.Sprintf("times the fetcher lost the provider during the flood, polled every %s (%d polls)", linkPoll, linkPolls)
+	if havePool {
+		dropNote += fmt.Sprintf("; the provider's pool counted %d losses, %d trimmed connections of protected peers", losses, trimmedProt)
+		drops = max(drops, int(losses+trimmedProt))
+	}
+	rcNote := "the provider's `swarm disconnect` of the fetcher, under the flood, until the provider lists it again"
+	if rcTimedOut {
+		rcNote = fmt.Sprintf("not reconnected within %s (the bound is reported)", reconnectBound)
+	}
+	after := ""
+	if l, _, ok := poolLosses(ctx, provider, fetcher.PeerID()); ok {
+		after = fmt.Sprintf(" (the provider's pool counted %d losses after it)", l)
+	}
+	env.Logf("protected peer: %d drops during the flood (%s); reconnected %.2fs after the kill%s", drops, dropNote, reconnect.Seconds(), after)
+
 	answered := 1.0
 	if late > 0 {
 		answered = 0
@@ -161,6 +186,8 @@ func runW5(env *workload.Env, v workload.Variant) (figs []workload.Figure, err e
 		{Name: "max id latency", Unit: "ms", Value: float64(worst) / float64(time.Millisecond)},
 		{Name: "id always < 1s", Unit: "1/0", Value: answered, HigherIsBetter: true},
 		{Name: "flood delivered", Unit: "msg/s", Value: fr.MsgPerSec, Note: floodNote},
+		{Name: "protected peer drops", Unit: "count", Value: float64(drops), Note: dropNote},
+		{Name: "protected reconnect", Unit: "s", Value: reconnect.Seconds(), Note: rcNote},
 	}, nil
 }
 
