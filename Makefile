@@ -52,8 +52,13 @@ unit:
 	$(GO) test -race $(RACE_PKGS)
 	$(GO) test $$($(GO) list ./... | grep -v /test/integration | grep -vxF -f <($(GO) list $(RACE_PKGS)))
 
-integration: build build-stock
-	HIGHLOAD_IPFS_BIN=$(CURDIR)/$(IPFS) HIGHLOAD_IPFS_STOCK_BIN=$(CURDIR)/$(IPFS_STOCK) $(GO) test -count=1 -timeout 15m ./test/integration/...
+# A real ipfs-cluster-service for the connmgr cluster-source test, built from
+# its own module (tools/cluster, go.sum committed).
+include tools/cluster/cluster.mk
+
+integration: build build-stock cluster
+	HIGHLOAD_IPFS_BIN=$(CURDIR)/$(IPFS) HIGHLOAD_IPFS_STOCK_BIN=$(CURDIR)/$(IPFS_STOCK) \
+		HIGHLOAD_CLUSTER_BIN=$(CURDIR)/$(CLUSTER_BIN) $(GO) test -count=1 -timeout 25m ./test/integration/...
 
 sharness: build build-stock kubo-from-source
 	$(MAKE) -C test/sharness
