@@ -10,6 +10,7 @@ import (
 	dsq "github.com/ipfs/go-datastore/query"
 
 	"github.com/kubo-highload/highload/autoscale"
+	"github.com/kubo-highload/highload/datastore/tiered"
 )
 
 // errTierIsolated is returned, without touching the disk, by writes to a
@@ -47,6 +48,16 @@ func (t isolatedPersistentTier) DiskUsage(ctx context.Context) (uint64, error) {
 	return t.child.(ds.PersistentDatastore).DiskUsage(ctx)
 }
 
+// isolatedLiveTier is an isolatedPersistentTier over a child that also
+// reports its live bytes (blocklog): the tiered mover sizes the tier by them,
+// and a wrapper that hid them would make it demote the whole log.
+type isolatedLiveTier struct{ isolatedPersistentTier }
+
+// LiveUsage implements tiered.LiveUsage.
+func (t isolatedLiveTier) LiveUsage(ctx context.Context) (uint64, error) {
+	return t.child.(tiered.LiveUsage).LiveUsage(ctx)
+}
+
 // isolateTier wraps child when it is batching (as flatfs, levelds and
 // pebble are); any other child is returned unchanged.
 func isolateTier(name string, child ds.Datastore, iso *autoscale.Isolator) ds.Datastore {
@@ -56,6 +67,9 @@ func isolateTier(name string, child ds.Datastore, iso *autoscale.Isolator) ds.Da
 	}
 	t := &isolatedTier{child: b, name: "tiered/" + name, iso: iso}
 	if _, ok := child.(ds.PersistentDatastore); ok {
+		if _, ok := child.(tiered.LiveUsage); ok {
+			return isolatedLiveTier{isolatedPersistentTier{t}}
+		}
 		return isolatedPersistentTier{t}
 	}
 	return t

@@ -10,6 +10,8 @@ import (
 	ds "github.com/ipfs/go-datastore"
 
 	"github.com/kubo-highload/highload/autoscale"
+	"github.com/kubo-highload/highload/datastore/blocklog"
+	"github.com/kubo-highload/highload/datastore/tiered"
 )
 
 // flakyStore is a map datastore whose writes fail while broken is set, and
@@ -99,5 +101,29 @@ func TestIsolatedTierFailsFastAndRecovers(t *testing.T) {
 	}
 	if _, ok := isolateTier("p", child, iso).(ds.PersistentDatastore); ok {
 		t.Fatal("a child without DiskUsage must not gain one")
+	}
+}
+
+// The wrapper keeps the optional interfaces the tiered store looks for: a
+// blocklog child must still report its live bytes through it, or the mover
+// sizes the log by its garbage and demotes all of it.
+func TestIsolatedTierKeepsUsageInterfaces(t *testing.T) {
+	iso := autoscale.NewIsolator(autoscale.IsolatorConfig{})
+	dir := t.TempDir()
+	log, err := blocklog.Open(dir, blocklog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	w := isolateTier("log", log, iso)
+	if _, ok := w.(tiered.LiveUsage); !ok {
+		t.Fatal("wrapped blocklog lost tiered.LiveUsage")
+	}
+	if _, ok := w.(ds.PersistentDatastore); !ok {
+		t.Fatal("wrapped blocklog lost ds.PersistentDatastore")
+	}
+	plain := isolateTier("map", &flakyStore{MapDatastore: ds.NewMapDatastore()}, iso)
+	if _, ok := plain.(tiered.LiveUsage); ok {
+		t.Fatal("a child without live usage must not gain it")
 	}
 }
