@@ -229,7 +229,8 @@ func bitswapOptions(c *hlconfig.BitswapConfig) ([]bitswap.Option, []string) {
 		opts = append(opts, w.opt(int(n)))
 		applied = append(applied, fmt.Sprintf("%s=%d", w.name, n))
 	}
-	return opts, applied
+	copts, capplied := bitswapClientOptions(c)
+	return append(opts, copts...), append(applied, capplied...)
 }
 
 // bitswapDecorator appends our options to Kubo's bitswap-options group:

@@ -76,6 +76,13 @@ type BitswapConfig struct {
 	DisconnectAbusive kconfig.Flag `default:"true" doc:"close the connection of a non-priority peer when its breaker trips"`
 	// Prefetch is the number of dag-pb links each fetch session asks for ahead of the caller.
 	Prefetch *kconfig.OptionalInteger `json:",omitempty" default:"0" range:"0,4096" doc:"client (experimental): links each fetch session asks for ahead of the walker (0: off)"`
+	// SimulateDontHaveOnTimeout makes the client count a want-block a peer
+	// has not answered within the DONT_HAVE timeout as a DONT_HAVE (boxo's
+	// behaviour); 16 in a row drop the peer from the fetch session.
+	SimulateDontHaveOnTimeout kconfig.Flag `default:"true" doc:"client: count a want-block unanswered within the DONT_HAVE timeout as DONT_HAVE"`
+	// DontHaveMinTimeout is the shortest DONT_HAVE timeout; boxo's timeout
+	// is twice the peer's measured message latency, at least this.
+	DontHaveMinTimeout *kconfig.OptionalDuration `json:",omitempty" default:"50ms" range:"1ms,1m" doc:"client: shortest DONT_HAVE timeout (boxo: twice the peer's message latency)"`
 }
 
 // ConnMgrConfig configures the adaptive connection manager. Kubo's
