@@ -229,8 +229,7 @@ func bitswapOptions(c *hlconfig.BitswapConfig) ([]bitswap.Option, []string) {
 		opts = append(opts, w.opt(int(n)))
 		applied = append(applied, fmt.Sprintf("%s=%d", w.name, n))
 	}
-	copts, capplied := bitswapClientOptions(c)
-	return append(opts, copts...), append(applied, capplied...)
+	return opts, applied
 }
 
 // bitswapDecorator appends our options to Kubo's bitswap-options group:
@@ -241,6 +240,8 @@ func bitswapOptions(c *hlconfig.BitswapConfig) ([]bitswap.Option, []string) {
 func bitswapDecorator(c, r *hlconfig.BitswapConfig) func(bitswapOptionsIn) (bitswapOptionsOut, error) {
 	return func(in bitswapOptionsIn) (bitswapOptionsOut, error) {
 		ours, applied := bitswapOptions(c)
+		copts, capplied := bitswapClientOptions(c, r)
+		ours, applied = append(ours, copts...), append(applied, capplied...)
 		if r != nil && r.Adaptive.WithDefault(true) {
 			xc, extra, err := exchangeConfig(r)
 			if err != nil {

@@ -11,30 +11,36 @@ import (
 	"github.com/kubo-highload/highload/plugin/hlconfig"
 )
 
-// bitswapClientOptions turns the client keys set in c (as written, so unset
-// keys leave boxo's behaviour) into Bitswap options, with a human-readable
-// list of what they set.
+// boxoDontHaveMinTimeout is boxo's own shortest DONT_HAVE timeout.
+var boxoDontHaveMinTimeout = client.DefaultDontHaveTimeoutConfig().MinTimeout
+
+// bitswapClientOptions turns the client keys into Bitswap options. Unlike
+// the server caps they apply from the resolved section r, defaults
+// included: the plugin's default for SimulateDontHaveOnTimeout (false) is
+// not boxo's. applied names the keys written in c, for the component's
+// detail line.
 //
 // The DONT_HAVE timeout is what stalled fetches under CPU load
 // (docs/bitswap.md, Stalls): boxo's client counts a want-block its peer has
-// not answered within twice the measured message latency (at least 50 ms
-// on loopback) as a DONT_HAVE, and drops a peer with 16 of those in a row
-// from the session.
-func bitswapClientOptions(c *hlconfig.BitswapConfig) ([]bitswap.Option, []string) {
-	if c == nil {
+// not answered within twice the measured message latency (at least 50 ms,
+// which is what loopback gives) as a DONT_HAVE, and drops a peer with 16 of
+// those in a row from the session.
+func bitswapClientOptions(c, r *hlconfig.BitswapConfig) ([]bitswap.Option, []string) {
+	if r == nil {
 		return nil, nil
 	}
-	var opts []bitswap.Option
-	var applied []string
-	if c.SimulateDontHaveOnTimeout != kconfig.Default {
-		on := c.SimulateDontHaveOnTimeout.WithDefault(true)
-		opts = append(opts, bitswap.SetSimulateDontHavesOnTimeout(on))
-		applied = append(applied, fmt.Sprintf("SimulateDontHaveOnTimeout=%t", on))
+	sim := r.SimulateDontHaveOnTimeout.WithDefault(false)
+	opts := []bitswap.Option{bitswap.SetSimulateDontHavesOnTimeout(sim)}
+	lo := r.DontHaveMinTimeout.WithDefault(boxoDontHaveMinTimeout)
+	if lo != boxoDontHaveMinTimeout {
+		opts = append(opts, bitswap.WithClientOption(client.WithDontHaveTimeoutConfig(dontHaveTimeoutConfig(lo))))
 	}
-	if !c.DontHaveMinTimeout.IsDefault() {
-		d := c.DontHaveMinTimeout.WithDefault(0)
-		opts = append(opts, bitswap.WithClientOption(client.WithDontHaveTimeoutConfig(dontHaveTimeoutConfig(d))))
-		applied = append(applied, fmt.Sprintf("DontHaveMinTimeout=%s", d))
+	var applied []string
+	if c != nil && c.SimulateDontHaveOnTimeout != kconfig.Default {
+		applied = append(applied, fmt.Sprintf("SimulateDontHaveOnTimeout=%t", sim))
+	}
+	if c != nil && !c.DontHaveMinTimeout.IsDefault() {
+		applied = append(applied, fmt.Sprintf("DontHaveMinTimeout=%s", lo))
 	}
 	return opts, applied
 }

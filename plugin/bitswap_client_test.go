@@ -8,23 +8,44 @@ import (
 	"github.com/kubo-highload/highload/plugin/hlconfig"
 )
 
-func TestBitswapClientOptionsOnlyForSetKeys(t *testing.T) {
+func TestBitswapClientOptionsApplyResolvedNameWritten(t *testing.T) {
 	cfg := parse(t, map[string]any{"Bitswap": map[string]any{}})
-	if opts, applied := bitswapClientOptions(cfg.Bitswap); len(opts) != 0 || len(applied) != 0 {
-		t.Fatalf("unset keys produced options: %v", applied)
+	opts, applied := bitswapClientOptions(cfg.Bitswap, cfg.Resolved().Bitswap)
+	// The plugin's default (no simulated DONT_HAVEs) differs from boxo's,
+	// so it is applied even when not written; the timeout equals boxo's.
+	if len(opts) != 1 || len(applied) != 0 {
+		t.Fatalf("nothing written: %d options (want 1), applied %v (want none)", len(opts), applied)
+	}
+	if opts, _ := bitswapClientOptions(nil, nil); len(opts) != 0 {
+		t.Fatal("nil section produced options")
 	}
 	cfg = parse(t, map[string]any{"Bitswap": map[string]any{
-		"SimulateDontHaveOnTimeout": false, "DontHaveMinTimeout": "2s",
+		"SimulateDontHaveOnTimeout": true, "DontHaveMinTimeout": "2s",
 	}})
-	opts, applied := bitswapOptions(cfg.Bitswap)
+	opts, applied = bitswapClientOptions(cfg.Bitswap, cfg.Resolved().Bitswap)
 	if len(opts) != 2 {
 		t.Fatalf("want 2 options, got %d (%v)", len(opts), applied)
 	}
 	got := strings.Join(applied, ",")
-	for _, want := range []string{"SimulateDontHaveOnTimeout=false", "DontHaveMinTimeout=2s"} {
+	for _, want := range []string{"SimulateDontHaveOnTimeout=true", "DontHaveMinTimeout=2s"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("applied %q lacks %q", got, want)
 		}
+	}
+	// The server caps' own list stays free of client keys.
+	if _, sa := bitswapOptions(cfg.Bitswap); len(sa) != 0 {
+		t.Fatalf("server caps list client keys: %v", sa)
+	}
+}
+
+func TestBitswapDecoratorAppliesClientDefaults(t *testing.T) {
+	cfg := parse(t, map[string]any{"Bitswap": map[string]any{"Adaptive": false}})
+	out, err := bitswapDecorator(cfg.Bitswap, cfg.Resolved().Bitswap)(bitswapOptionsIn{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Opts) != 1 {
+		t.Fatalf("want the one client option (no simulated DONT_HAVEs), got %d options", len(out.Opts))
 	}
 }
 
