@@ -114,7 +114,11 @@ func prefetchDecorator(width int) func(prefetchIn) bsexchange.Interface {
 		if !ok {
 			return in.Exchange
 		}
-		return exchange.NewPrefetchExchange(sx, in.Blockstore, width)
+		px := exchange.NewPrefetchExchange(sx, in.Blockstore, width)
+		if p, ok := px.(*exchange.PrefetchExchange); ok {
+			bsPrefetch.Store(p)
+		}
+		return px
 	}
 }
 
@@ -265,7 +269,7 @@ func bitswapDecorator(c, r *hlconfig.BitswapConfig) func(bitswapOptionsIn) (bits
 				}})
 			}
 			bsPolicy.Store(pol)
-			hlstate.SetLive("bitswap", func() any { return pol.Stats() })
+			hlstate.SetLive("bitswap", func() any { return withPrefetch(pol.Stats()) })
 			ours = append(ours,
 				bitswap.WithPeerBlockRequestFilter(pol.Filter),
 				bitswap.WithTaskComparator(pol.Compare),

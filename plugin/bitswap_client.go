@@ -2,12 +2,14 @@ package plugin
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/boxo/bitswap"
 	"github.com/ipfs/boxo/bitswap/client"
 	kconfig "github.com/ipfs/kubo/config"
 
+	"github.com/kubo-highload/highload/exchange"
 	"github.com/kubo-highload/highload/plugin/hlconfig"
 )
 
@@ -58,4 +60,16 @@ func dontHaveTimeoutConfig(lo time.Duration) *client.DontHaveTimeoutConfig {
 		cfg.DontHaveTimeout = lo
 	}
 	return cfg
+}
+
+// bsPrefetch is the prefetching exchange of the node built last, if any.
+var bsPrefetch atomic.Pointer[exchange.PrefetchExchange]
+
+// withPrefetch adds the prefetcher's counters to the policy's stats.
+func withPrefetch(s exchange.Stats) exchange.Stats {
+	if p := bsPrefetch.Load(); p != nil {
+		ps := p.Stats()
+		s.Prefetch = &ps
+	}
+	return s
 }
