@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	kconfig "github.com/ipfs/kubo/config"
+
 	"github.com/kubo-highload/highload/plugin/hlconfig"
 )
 
@@ -70,5 +72,33 @@ func TestDontHaveTimeoutConfigKeepsBoundsOrdered(t *testing.T) {
 	c = dontHaveTimeoutConfig(30 * time.Second)
 	if c.MinTimeout != 30*time.Second || c.MaxTimeout != 30*time.Second || c.DontHaveTimeout != 30*time.Second {
 		t.Fatalf("min 30s: got min %v max %v default %v; want all raised to 30s", c.MinTimeout, c.MaxTimeout, c.DontHaveTimeout)
+	}
+}
+
+func TestProfileRaisesServerCapsKeepsUserValues(t *testing.T) {
+	c := &kconfig.Config{}
+	if err := applyProfile(c); err != nil {
+		t.Fatal(err)
+	}
+	cfg := parse(t, c.Plugins.Plugins[Name].Config.(map[string]any))
+	if got := cfg.Bitswap.TargetMessageSize.WithDefault(0); got != 1<<20 {
+		t.Fatalf("TargetMessageSize %d, want 1MiB", got)
+	}
+	if got := cfg.Bitswap.MaxOutstandingBytesPerPeer.WithDefault(0); got != 32<<20 {
+		t.Fatalf("MaxOutstandingBytesPerPeer %d, want 32MiB", got)
+	}
+	if got := cfg.Bitswap.TaskWorkerCount.WithDefault(0); got != 16 {
+		t.Fatalf("TaskWorkerCount %d, want 16", got)
+	}
+	// A value the user chose survives the profile.
+	c = &kconfig.Config{}
+	c.Plugins.Plugins = map[string]kconfig.Plugin{Name: {Config: map[string]any{
+		"Bitswap": map[string]any{"TargetMessageSize": "64KiB"}}}}
+	if err := applyProfile(c); err != nil {
+		t.Fatal(err)
+	}
+	cfg = parse(t, c.Plugins.Plugins[Name].Config.(map[string]any))
+	if got := cfg.Bitswap.TargetMessageSize.WithDefault(0); got != 64<<10 {
+		t.Fatalf("user's TargetMessageSize replaced: %d", got)
 	}
 }
