@@ -47,8 +47,10 @@
 //
 // On the client side, [PrefetchExchange] wraps a session exchange so each
 // session asks for the dag-pb links of arriving blocks ahead of the caller
-// (up to a width in flight) and stores them in the blockstore: a DAG walk
-// that asks 32 blocks at a time becomes a walk with hundreds in flight.
+// (up to a width in flight and [PrefetchBytes] ahead) and hands them to the
+// caller's GetBlock from memory: a DAG walk that asks 32 blocks at a time
+// becomes a walk with hundreds in flight, and each block is still fetched,
+// stored (by the caller's blockservice) and announced once.
 //
 // What the policy cannot change: worker counts, message size, the
 // per-peer outstanding-bytes cap and the client's send delay are fixed when

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ipfs/boxo/blockstore"
 	bsexchange "github.com/ipfs/boxo/exchange"
@@ -16,37 +17,52 @@ import (
 // session stops prefetching (the walker still fetches what it asks for).
 const maxSeen = 1 << 20
 
+// PrefetchBytes bounds what one session holds ahead of its caller: blocks
+// that arrived and were not asked for yet, plus the wants in flight at the
+// session's average block size. With 256 KiB blocks that is 64 wants, with
+// 16 KiB blocks 1,024 (the width caps it first).
+const PrefetchBytes = 16 << 20
+
 // PrefetchStats counts what the prefetcher did.
 type PrefetchStats struct {
 	// Width is the most prefetch wants in flight per session.
 	Width int `json:"width"`
 	// Requested counts CIDs asked for ahead of the caller.
 	Requested uint64 `json:"requested"`
-	// Stored counts prefetched blocks written to the blockstore.
-	Stored uint64 `json:"stored"`
+	// Served counts prefetched blocks handed to the caller.
+	Served uint64 `json:"served"`
 	// Failed counts prefetch wants that ended without a block.
 	Failed uint64 `json:"failed"`
+	// Unused counts prefetched blocks the caller never asked for before
+	// its session ended.
+	Unused uint64 `json:"unused"`
 }
 
 // PrefetchExchange wraps a session exchange (Kubo's Bitswap) so that each
 // session, as blocks arrive, asks for the dag-pb links they name before the
-// caller does, keeping up to width wants in flight, and stores what arrives
-// in the blockstore, where the caller's next Get finds it. The caller walks
-// a DAG a few blocks at a time (`pin add` 32, `dag export` 1); Bitswap's
-// client sends a session's new wants at most every 20 ms, so the width of
-// the walk, not bandwidth, bounds small-block fetches. Prefetching ends with
-// the session's context.
+// caller does, keeping up to width wants in flight (and at most
+// [PrefetchBytes] ahead), and hands what arrives to the caller's GetBlock
+// from memory. The caller (blockservice) then stores the block and tells
+// the exchange, as it does for any fetched block, so every block is fetched
+// once, written once, and announced once.
+//
+// The caller walks a DAG a few blocks at a time (`pin add` 32, `dag export`
+// 1); Bitswap's client sends a session's new wants at most every 20 ms, so
+// the width of the walk, not bandwidth, bounds small-block fetches.
+// Prefetching ends with the session's context; blocks it holds then are
+// dropped.
 type PrefetchExchange struct {
 	bsexchange.SessionExchange
 	bs    blockstore.Blockstore
 	width int
 
-	requested, stored, failed atomic.Uint64
+	requested, served, failed, unused atomic.Uint64
 }
 
 var _ bsexchange.SessionExchange = (*PrefetchExchange)(nil)
 
-// NewPrefetchExchange wraps inner; width <= 0 returns inner unchanged.
+// NewPrefetchExchange wraps inner; width <= 0 returns inner unchanged. bs
+// is consulted (Has) so that blocks already stored are not asked for.
 func NewPrefetchExchange(inner bsexchange.SessionExchange, bs blockstore.Blockstore, width int) bsexchange.SessionExchange {
 	if width <= 0 || inner == nil || bs == nil {
 		return inner
@@ -56,15 +72,26 @@ func NewPrefetchExchange(inner bsexchange.SessionExchange, bs blockstore.Blockst
 
 // Stats returns the prefetcher's counters.
 func (p *PrefetchExchange) Stats() PrefetchStats {
-	return PrefetchStats{Width: p.width, Requested: p.requested.Load(), Stored: p.stored.Load(), Failed: p.failed.Load()}
+	return PrefetchStats{Width: p.width, Requested: p.requested.Load(), Served: p.served.Load(),
+		Failed: p.failed.Load(), Unused: p.unused.Load()}
 }
 
 // NewSession returns a prefetching session over the inner exchange's.
 func (p *PrefetchExchange) NewSession(ctx context.Context) bsexchange.Fetcher {
 	s := &prefetchSession{p: p, inner: p.SessionExchange.NewSession(ctx), ctx: ctx,
-		signal: make(chan struct{}, 1), slots: make(chan struct{}, p.width), seen: map[cid.Cid]struct{}{}}
+		signal: make(chan struct{}, 1), room: make(chan struct{}, 1),
+		seen: map[cid.Cid]bool{}, ahead: map[cid.Cid]*ahead{}}
 	go s.run()
 	return s
+}
+
+// ahead is one CID asked for ahead of the caller.
+type ahead struct {
+	c       cid.Cid
+	done    chan struct{} // closed when blk is set or the want ended without it
+	blk     blocks.Block
+	arrived bool // blk is set (or the want failed)
+	taken   bool // the caller claimed it
 }
 
 type prefetchSession struct {
@@ -72,16 +99,33 @@ type prefetchSession struct {
 	inner  bsexchange.Fetcher
 	ctx    context.Context
 	signal chan struct{} // links were queued
-	slots  chan struct{} // one token per prefetch want in flight
+	room   chan struct{} // an entry was released
 
-	mu      sync.Mutex // guards seen and pending
-	seen    map[cid.Cid]struct{}
-	pending []cid.Cid
+	mu      sync.Mutex         // guards everything below
+	seen    map[cid.Cid]bool   // true: the caller asked for it itself
+	pending []cid.Cid          // links not asked for yet, oldest first
+	ahead   map[cid.Cid]*ahead // asked for, not claimed by the caller
+	live    int                // entries alive: in flight, or arrived and unclaimed
+	flight  int                // entries in flight (not arrived)
+	cached  int64              // bytes of arrived, unclaimed blocks
+	nBlocks int64              // blocks arrived (for the average size)
+	nBytes  int64              // their bytes
 }
 
-// GetBlock fetches c and queues its links.
+// GetBlock returns c from what was fetched ahead, waiting for it if it is
+// in flight, or fetches it through the inner session; its links are queued.
 func (s *prefetchSession) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, error) {
-	s.mark(c)
+	if e := s.claim(c); e != nil {
+		select {
+		case <-e.done:
+			if e.blk != nil {
+				s.p.served.Add(1)
+				return e.blk, nil
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	b, err := s.inner.GetBlock(ctx, c)
 	if err == nil {
 		s.links(b)
@@ -89,38 +133,162 @@ func (s *prefetchSession) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block
 	return b, err
 }
 
-// GetBlocks fetches cs and queues the links of each block as it arrives.
+// GetBlocks returns what of cs was fetched ahead (as it arrives) and
+// fetches the rest through the inner session, queueing the links of each
+// block.
 func (s *prefetchSession) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan blocks.Block, error) {
+	var claimed []*ahead
+	var rest []cid.Cid
 	for _, c := range cs {
-		s.mark(c)
+		if e := s.claim(c); e != nil {
+			claimed = append(claimed, e)
+		} else {
+			rest = append(rest, c)
+		}
 	}
-	in, err := s.inner.GetBlocks(ctx, cs)
-	if err != nil {
-		return nil, err
+	var in <-chan blocks.Block
+	if len(rest) > 0 {
+		var err error
+		if in, err = s.inner.GetBlocks(ctx, rest); err != nil {
+			return nil, err
+		}
 	}
 	out := make(chan blocks.Block)
-	go func() {
-		defer close(out)
-		for b := range in {
-			s.links(b)
-			select {
-			case out <- b:
-			case <-ctx.Done():
+	var wg sync.WaitGroup
+	send := func(b blocks.Block) bool {
+		select {
+		case out <- b:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if in != nil {
+		wg.Go(func() {
+			for b := range in {
+				s.links(b)
+				if !send(b) {
+					return
+				}
+			}
+		})
+	}
+	if len(claimed) > 0 {
+		wg.Go(func() {
+			var missed []cid.Cid
+			for _, e := range claimed {
+				select {
+				case <-e.done:
+				case <-ctx.Done():
+					return
+				}
+				if e.blk == nil {
+					continue
+				}
+				s.p.served.Add(1)
+				if !send(e.blk) {
+					return
+				}
+			}
+			// Wants that ended without a block: ask the inner session.
+			for _, e := range claimed {
+				if e.blk == nil {
+					missed = append(missed, e.c)
+				}
+			}
+			if len(missed) == 0 {
 				return
 			}
-		}
-	}()
+			ch, err := s.inner.GetBlocks(ctx, missed)
+			if err != nil {
+				return
+			}
+			for b := range ch {
+				s.links(b)
+				if !send(b) {
+					return
+				}
+			}
+		})
+	}
+	go func() { wg.Wait(); close(out) }()
 	return out, nil
 }
 
-// mark records c as asked for; false when it was already.
+// claim removes c's entry for the caller, or returns nil when c was not
+// asked for ahead; then, in the same step, it marks c as the caller's own
+// so the prefetcher never asks for it too. A claimed entry that already
+// arrived is released here; one still in flight is released when it
+// arrives.
+func (s *prefetchSession) claim(c cid.Cid) *ahead {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.ahead[c]
+	if !ok {
+		if _, ok := s.seen[c]; ok || len(s.seen) < maxSeen {
+			s.seen[c] = true
+		}
+		return nil
+	}
+	delete(s.ahead, c)
+	e.taken = true
+	if e.arrived {
+		if e.blk != nil {
+			s.cached -= int64(len(e.blk.RawData()))
+		}
+		s.releaseLocked()
+	}
+	return e
+}
+
+// releaseLocked frees one entry's place and wakes the sender.
+func (s *prefetchSession) releaseLocked() {
+	s.live--
+	select {
+	case s.room <- struct{}{}:
+	default:
+	}
+}
+
+// arrive records b as e's block (nil: the want ended without a block,
+// counted as failed when failed is set).
+func (s *prefetchSession) arrive(e *ahead, b blocks.Block, failed bool) {
+	s.mu.Lock()
+	if e.arrived {
+		s.mu.Unlock()
+		return
+	}
+	e.blk, e.arrived = b, true
+	s.flight--
+	if b != nil {
+		s.nBlocks++
+		s.nBytes += int64(len(b.RawData()))
+	} else if failed {
+		s.p.failed.Add(1)
+	}
+	switch {
+	case e.taken:
+		s.releaseLocked()
+	case b == nil:
+		if s.ahead[e.c] == e {
+			delete(s.ahead, e.c)
+		}
+		s.releaseLocked()
+	default:
+		s.cached += int64(len(b.RawData()))
+	}
+	s.mu.Unlock()
+	close(e.done)
+}
+
+// mark records c as seen; false when it was already.
 func (s *prefetchSession) mark(c cid.Cid) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.seen[c]; ok || len(s.seen) >= maxSeen {
 		return false
 	}
-	s.seen[c] = struct{}{}
+	s.seen[c] = false
 	return true
 }
 
@@ -151,19 +319,47 @@ func (s *prefetchSession) links(b blocks.Block) {
 	}
 }
 
-// take removes up to n queued links, oldest first (a level-by-level walk).
-func (s *prefetchSession) take(n int) []cid.Cid {
+// budgetLocked is how many more wants may go out now: the width less the
+// live entries, and the byte budget less what is held and in flight.
+func (s *prefetchSession) budgetLocked() int {
+	n := s.p.width - s.live
+	avg := int64(16 << 10)
+	if s.nBlocks > 0 {
+		avg = max(s.nBytes/s.nBlocks, 1<<10)
+	}
+	if byBytes := int((PrefetchBytes - s.cached - int64(s.flight)*avg) / avg); byBytes < n {
+		n = byBytes
+	}
+	return max(n, 0)
+}
+
+// take removes up to the budget of queued links, oldest first (a
+// level-by-level walk), skipping those the caller asked for itself, and
+// makes each an entry, live and in flight, in the same step.
+func (s *prefetchSession) take() []*ahead {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n = min(n, len(s.pending))
-	out := append([]cid.Cid(nil), s.pending[:n]...)
-	s.pending = s.pending[n:]
+	n := s.budgetLocked()
+	var out []*ahead
+	for len(out) < n && len(s.pending) > 0 {
+		c := s.pending[0]
+		s.pending = s.pending[1:]
+		if s.seen[c] { // the caller asked for it itself
+			continue
+		}
+		e := &ahead{c: c, done: make(chan struct{})}
+		s.ahead[c] = e
+		out = append(out, e)
+	}
+	s.live += len(out)
+	s.flight += len(out)
 	return out
 }
 
-// run sends queued links as batches of prefetch wants, up to width in
-// flight, until the session's context ends.
+// run sends queued links as batches of prefetch wants within the budget,
+// until the session's context ends; then it drops what it holds.
 func (s *prefetchSession) run() {
+	defer s.drop()
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -171,44 +367,55 @@ func (s *prefetchSession) run() {
 		case <-s.signal:
 		}
 		for {
-			// Wait for one free slot, then take as many as are free.
+			batch := s.take()
+			if len(batch) > 0 {
+				s.fetch(batch)
+				continue
+			}
+			s.mu.Lock()
+			more := len(s.pending) > 0
+			s.mu.Unlock()
+			if !more {
+				break
+			}
+			// Over budget: wait for the caller to claim something. The
+			// timer covers a claim that raced the check above.
 			select {
-			case s.slots <- struct{}{}:
 			case <-s.ctx.Done():
 				return
+			case <-s.room:
+			case <-time.After(50 * time.Millisecond):
 			}
-			free := 1
-			for free < cap(s.slots) {
-				select {
-				case s.slots <- struct{}{}:
-					free++
-					continue
-				default:
-				}
-				break
-			}
-			batch := s.take(free)
-			for range free - len(batch) {
-				<-s.slots
-			}
-			if len(batch) == 0 {
-				break
-			}
-			s.fetch(batch)
 		}
 	}
 }
 
-// fetch skips CIDs the blockstore holds, asks for the rest, stores what
-// arrives and queues its links; each CID's slot is freed when it is done.
-func (s *prefetchSession) fetch(batch []cid.Cid) {
-	want := batch[:0]
-	for _, c := range batch {
-		if has, err := s.p.bs.Has(s.ctx, c); err == nil && has {
-			<-s.slots
+// drop counts the blocks held when the session ends as unused.
+func (s *prefetchSession) drop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c, e := range s.ahead {
+		if e.arrived && e.blk != nil {
+			s.p.unused.Add(1)
+		}
+		delete(s.ahead, c)
+	}
+	s.cached = 0
+}
+
+// fetch asks the inner session for the batch, less the CIDs the
+// blockstore holds (those entries end without a block); each block
+// arrives into its entry.
+func (s *prefetchSession) fetch(batch []*ahead) {
+	entries := make(map[cid.Cid]*ahead, len(batch))
+	want := make([]cid.Cid, 0, len(batch))
+	for _, e := range batch {
+		if has, err := s.p.bs.Has(s.ctx, e.c); err == nil && has {
+			s.arrive(e, nil, false)
 			continue
 		}
-		want = append(want, c)
+		entries[e.c] = e
+		want = append(want, e.c)
 	}
 	if len(want) == 0 {
 		return
@@ -216,62 +423,23 @@ func (s *prefetchSession) fetch(batch []cid.Cid) {
 	s.p.requested.Add(uint64(len(want)))
 	ch, err := s.inner.GetBlocks(s.ctx, want)
 	if err != nil {
-		s.p.failed.Add(uint64(len(want)))
-		for range want {
-			<-s.slots
+		for _, e := range entries {
+			s.arrive(e, nil, true)
 		}
 		return
 	}
-	go s.store(ch, len(want))
-}
-
-// putBatch is the most blocks stored with one PutMany.
-const putBatch = 64
-
-// store writes arriving blocks with PutMany, in batches of what has
-// arrived (a flatfs Put with sync costs a file, a rename and fsyncs; a
-// batch shares the directory syncs), announces them to the exchange, queues
-// their links and frees their slots. n is the number of CIDs asked for.
-func (s *prefetchSession) store(ch <-chan blocks.Block, n int) {
-	buf := make([]blocks.Block, 0, putBatch)
-	flush := func() {
-		if len(buf) == 0 {
-			return
-		}
-		if err := s.p.bs.PutMany(s.ctx, buf); err == nil {
-			s.p.stored.Add(uint64(len(buf)))
-			// A walker that asked for a block between its arrival and
-			// the Put waits on the exchange, not the blockstore: tell
-			// the exchange, as blockservice does after its own Puts.
-			// Without this, fetches stalled.
-			_ = s.p.SessionExchange.NotifyNewBlocks(s.ctx, buf...)
-		}
-		for _, b := range buf {
-			s.links(b)
-			<-s.slots
-		}
-		n -= len(buf)
-		buf = buf[:0]
-	}
-	for b := range ch {
-		buf = append(buf, b)
-	drain:
-		for len(buf) < putBatch {
-			select {
-			case b2, ok := <-ch:
-				if !ok {
-					break drain
-				}
-				buf = append(buf, b2)
-			default:
-				break drain
+	go func() {
+		for b := range ch {
+			e, ok := entries[b.Cid()]
+			if !ok {
+				continue
 			}
+			delete(entries, b.Cid())
+			s.links(b)
+			s.arrive(e, b, false)
 		}
-		flush()
-	}
-	flush()
-	s.p.failed.Add(uint64(n))
-	for ; n > 0; n-- {
-		<-s.slots
-	}
+		for _, e := range entries {
+			s.arrive(e, nil, true)
+		}
+	}()
 }

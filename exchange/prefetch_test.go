@@ -75,36 +75,151 @@ func tree(m *memExchange, fanout, depth int, tag string) cid.Cid {
 	return nd.Cid()
 }
 
-func TestPrefetchFetchesTheDAGAhead(t *testing.T) {
-	m := &memExchange{blocks: map[cid.Cid]blocks.Block{}, wants: map[cid.Cid]int{}}
+// walk fetches root's DAG through f the way a walker does: one GetBlock
+// per node, breadth first, decoding dag-pb links.
+func walk(t *testing.T, ctx context.Context, f bsexchange.Fetcher, root cid.Cid) int {
+	t.Helper()
+	n := 0
+	queue := []cid.Cid{root}
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		b, err := f.GetBlock(ctx, c)
+		if err != nil {
+			t.Fatalf("GetBlock %s: %v", c, err)
+		}
+		if !b.Cid().Equals(c) {
+			t.Fatalf("asked %s, got %s", c, b.Cid())
+		}
+		n++
+		if c.Type() == cid.DagProtobuf {
+			nd, err := merkledag.DecodeProtobuf(b.RawData())
+			if err != nil {
+				continue // a leaf made by blocks.NewBlock (CIDv0, raw bytes)
+			}
+			for _, l := range nd.Links() {
+				queue = append(queue, l.Cid)
+			}
+		}
+	}
+	return n
+}
+
+func newMem() *memExchange {
+	return &memExchange{blocks: map[cid.Cid]blocks.Block{}, wants: map[cid.Cid]int{}}
+}
+
+func TestPrefetchServesTheWalkerEachBlockOnce(t *testing.T) {
+	m := newMem()
 	root := tree(m, 8, 3, "r") // 1 + 8 + 64 + 512 blocks
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
 	px := NewPrefetchExchange(m, bs, 64).(*PrefetchExchange)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if got := walk(t, ctx, px.NewSession(ctx), root); got != len(m.blocks) {
+		t.Fatalf("walked %d blocks, the DAG has %d", got, len(m.blocks))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for c, n := range m.wants {
+		if n != 1 {
+			t.Fatalf("%s wanted %d times: fetched twice", c, n)
+		}
+	}
+	if len(m.wants) != len(m.blocks) {
+		t.Fatalf("%d blocks wanted, the DAG has %d", len(m.wants), len(m.blocks))
+	}
+	s := px.Stats()
+	if s.Served == 0 || s.Served+1 > uint64(len(m.blocks)) || s.Failed != 0 {
+		t.Fatalf("stats %+v: want most blocks served from prefetch, none failed", s)
+	}
+	// The prefetcher stores nothing: blockservice stores what the walker gets.
+	if has, _ := bs.Has(ctx, root); has {
+		t.Fatal("the prefetcher wrote to the blockstore")
+	}
+	if NewPrefetchExchange(m, bs, 0) != bsexchange.SessionExchange(m) {
+		t.Fatal("width 0 must return the exchange unchanged")
+	}
+}
+
+func TestPrefetchSkipsStoredBlocksAndSurvivesMissingOnes(t *testing.T) {
+	m := newMem()
+	root := tree(m, 4, 2, "s") // 1 + 4 + 16
+	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// One subtree is stored already; one leaf exists nowhere.
+	nd, _ := merkledag.DecodeProtobuf(m.blocks[root].RawData())
+	stored := nd.Links()[0].Cid
+	if err := bs.Put(ctx, m.blocks[stored]); err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := merkledag.DecodeProtobuf(m.blocks[nd.Links()[1].Cid].RawData())
+	missing := sub.Links()[0].Cid
+	delete(m.blocks, missing)
+
+	px := NewPrefetchExchange(m, bs, 8).(*PrefetchExchange)
+	sess := px.NewSession(ctx)
+	if _, err := sess.GetBlock(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	// The missing leaf: its prefetch fails, and the caller's own fetch
+	// then reports the exchange's error instead of hanging.
+	deadline := time.Now().Add(10 * time.Second)
+	for px.Stats().Failed == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	gctx, gcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer gcancel()
+	if _, err := sess.GetBlock(gctx, missing); err == nil || gctx.Err() != nil {
+		t.Fatalf("missing block: err %v, ctx %v; want the exchange's error", err, gctx.Err())
+	}
+	m.mu.Lock()
+	n := m.wants[stored]
+	m.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("a stored block was wanted %d times", n)
+	}
+}
+
+func TestPrefetchDropsUnclaimedBlocksWhenTheSessionEnds(t *testing.T) {
+	m := newMem()
+	root := tree(m, 8, 2, "u") // 1 + 8 + 64
+	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	px := NewPrefetchExchange(m, bs, 128).(*PrefetchExchange)
+	ctx, cancel := context.WithCancel(context.Background())
 	sess := px.NewSession(ctx)
 	if _, err := sess.GetBlock(ctx, root); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for px.Stats().Stored < uint64(len(m.blocks)-1) && time.Now().Before(deadline) {
+	for px.Stats().Requested < uint64(len(m.blocks)-1) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if s := px.Stats(); s.Stored != uint64(len(m.blocks)-1) {
-		t.Fatalf("stored %d of %d blocks below the root: %+v", s.Stored, len(m.blocks)-1, s)
+	cancel()
+	for px.Stats().Unused == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
-	m.mu.Lock()
-	notified := m.notified
-	m.mu.Unlock()
-	if notified != len(m.blocks)-1 {
-		t.Fatalf("NotifyNewBlocks told of %d blocks, want %d: a walker waiting on the exchange would hang", notified, len(m.blocks)-1)
+	if s := px.Stats(); s.Requested != uint64(len(m.blocks)-1) || s.Unused == 0 || s.Served != 0 {
+		t.Fatalf("stats %+v: want every block below the root requested, some unused, none served", s)
 	}
-	for c, n := range m.wants {
-		if n != 1 {
-			t.Fatalf("%s wanted %d times", c, n)
-		}
+}
+
+func TestPrefetchBudgetBoundsBytesAhead(t *testing.T) {
+	s := &prefetchSession{p: &PrefetchExchange{width: 4096}}
+	if got := s.budgetLocked(); got != PrefetchBytes/(16<<10) {
+		t.Fatalf("no blocks seen: budget %d, want %d at the 16 KiB guess", got, PrefetchBytes/(16<<10))
 	}
-	if NewPrefetchExchange(m, bs, 0) != bsexchange.SessionExchange(m) {
-		t.Fatal("width 0 must return the exchange unchanged")
+	s.nBlocks, s.nBytes = 10, 10*256<<10
+	if got := s.budgetLocked(); got != PrefetchBytes/(256<<10) {
+		t.Fatalf("256 KiB blocks: budget %d, want %d", got, PrefetchBytes/(256<<10))
+	}
+	s.cached = PrefetchBytes
+	if got := s.budgetLocked(); got != 0 {
+		t.Fatalf("budget full of unclaimed blocks: %d, want 0", got)
+	}
+	s = &prefetchSession{p: &PrefetchExchange{width: 8}, live: 8}
+	if got := s.budgetLocked(); got != 0 {
+		t.Fatalf("width used up: budget %d, want 0", got)
 	}
 }

@@ -75,6 +75,9 @@ type Stats struct {
 	// Peers lists priority peers and peers whose breaker is not closed
 	// (at most 32, most denied first).
 	Peers []PeerStats `json:"peers"`
+	// Prefetch is the client-side prefetcher's counters, when one runs
+	// (set by the caller; the policy does not know of it).
+	Prefetch *PrefetchStats `json:"prefetch,omitempty"`
 }
 
 // Stats returns a snapshot of the policy's state.

@@ -110,7 +110,11 @@ func prefetchDecorator(width int) func(prefetchIn) bsexchange.Interface {
 		if !ok {
 			return in.Exchange
 		}
-		return exchange.NewPrefetchExchange(sx, in.Blockstore, width)
+		px := exchange.NewPrefetchExchange(sx, in.Blockstore, width)
+		if p, ok := px.(*exchange.PrefetchExchange); ok {
+			bsPrefetch.Store(p)
+		}
+		return px
 	}
 }
 
@@ -236,6 +240,8 @@ func bitswapOptions(c *hlconfig.BitswapConfig) ([]bitswap.Option, []string) {
 func bitswapDecorator(c, r *hlconfig.BitswapConfig) func(bitswapOptionsIn) (bitswapOptionsOut, error) {
 	return func(in bitswapOptionsIn) (bitswapOptionsOut, error) {
 		ours, applied := bitswapOptions(c)
+		copts, capplied := bitswapClientOptions(c, r)
+		ours, applied = append(ours, copts...), append(applied, capplied...)
 		if r != nil && r.Adaptive.WithDefault(true) {
 			xc, extra, err := exchangeConfig(r)
 			if err != nil {
@@ -259,7 +265,7 @@ func bitswapDecorator(c, r *hlconfig.BitswapConfig) func(bitswapOptionsIn) (bits
 				}})
 			}
 			bsPolicy.Store(pol)
-			hlstate.SetLive("bitswap", func() any { return pol.Stats() })
+			hlstate.SetLive("bitswap", func() any { return withPrefetch(pol.Stats()) })
 			ours = append(ours,
 				bitswap.WithPeerBlockRequestFilter(pol.Filter),
 				bitswap.WithTaskComparator(pol.Compare),

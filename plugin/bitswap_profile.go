@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"fmt"
+
 	kconfig "github.com/ipfs/kubo/config"
 )
 
@@ -23,5 +25,46 @@ func applyProvidePolicy(c *kconfig.Config) error {
 		return err
 	}
 	c.Provide.Strategy = kconfig.NewOptionalString(profileProvideStrategy)
+	return nil
+}
+
+// profileServerCaps are the Bitswap server caps the highload profile
+// writes in place of Kubo's values: bigger messages and more bytes in
+// flight per peer. Boxo's server opens a stream per message, and with
+// Kubo's 16 KiB target each 16 KiB block is one message; measured with
+// the full profile on W2-sized fetches (docs/bitswap.md), three pairs gave
+// 4.5-4.7 s against 5.0-6.4 s, with a third less CPU on both daemons.
+var profileServerCaps = []struct {
+	key, kubo string
+	value     any
+}{
+	{"TargetMessageSize", "16KiB", "1MiB"},
+	{"MaxOutstandingBytesPerPeer", "1MiB", "32MiB"},
+	{"TaskWorkerCount", "8", 16.0}, // float64, as JSON decodes it
+}
+
+func init() { addProfileStep("bitswap server caps", applyServerCaps) }
+
+// applyServerCaps raises the caps in the plugin's Bitswap section that
+// still hold Kubo's value (what the profile's first step writes for an
+// unset key); a value the user changed is kept.
+func applyServerCaps(c *kconfig.Config) error {
+	pl, ok := c.Plugins.Plugins[Name]
+	if !ok {
+		return nil
+	}
+	m, ok := pl.Config.(map[string]any)
+	if !ok {
+		return nil
+	}
+	bs, ok := m["Bitswap"].(map[string]any)
+	if !ok {
+		return nil
+	}
+	for _, sc := range profileServerCaps {
+		if v, ok := bs[sc.key]; ok && fmt.Sprint(v) == sc.kubo {
+			bs[sc.key] = sc.value
+		}
+	}
 	return nil
 }

@@ -54,8 +54,8 @@ func TestBitswapDecoratorAppendsAfterKubo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out.Opts) != 1 {
-		t.Fatalf("want our 1 option appended, got %d", len(out.Opts))
+	if len(out.Opts) != 2 { // the cap and the client's DONT_HAVE setting
+		t.Fatalf("want our 2 options appended, got %d", len(out.Opts))
 	}
 	s := hlstate.Get()
 	if len(s.Components) != 1 || s.Components[0].Status != hlstate.StatusActive || !strings.Contains(s.Components[0].Detail, "TaskWorkerCount=16") {
@@ -75,8 +75,8 @@ func TestBitswapDecoratorInstallsPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out.Opts) != 3 {
-		t.Fatalf("want filter, comparator and tracer, got %d options", len(out.Opts))
+	if len(out.Opts) != 4 {
+		t.Fatalf("want the client's DONT_HAVE setting, filter, comparator and tracer, got %d options", len(out.Opts))
 	}
 	p := bsPolicy.Load()
 	if p == nil {

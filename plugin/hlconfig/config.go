@@ -75,7 +75,15 @@ type BitswapConfig struct {
 	// DisconnectAbusive closes the connection of a peer whose breaker trips.
 	DisconnectAbusive kconfig.Flag `default:"true" doc:"close the connection of a non-priority peer when its breaker trips"`
 	// Prefetch is the number of dag-pb links each fetch session asks for ahead of the caller.
-	Prefetch *kconfig.OptionalInteger `json:",omitempty" default:"0" range:"0,4096" doc:"client (experimental): links each fetch session asks for ahead of the walker (0: off)"`
+	Prefetch *kconfig.OptionalInteger `json:",omitempty" default:"0" range:"0,4096" doc:"client: links each fetch session asks for ahead of the walker, at most 16 MiB ahead (0: off)"`
+	// SimulateDontHaveOnTimeout makes the client count a want-block a peer
+	// has not answered within the DONT_HAVE timeout as a DONT_HAVE (boxo's
+	// behaviour, off by default here); 16 in a row drop the peer from the
+	// fetch session.
+	SimulateDontHaveOnTimeout kconfig.Flag `default:"false" doc:"client: count a want-block unanswered within the DONT_HAVE timeout as DONT_HAVE (boxo: true)"`
+	// DontHaveMinTimeout is the shortest DONT_HAVE timeout; boxo's timeout
+	// is twice the peer's measured message latency, at least this.
+	DontHaveMinTimeout *kconfig.OptionalDuration `json:",omitempty" default:"50ms" range:"1ms,1m" doc:"client: shortest DONT_HAVE timeout (boxo: twice the peer's message latency)"`
 }
 
 // ConnMgrConfig configures the adaptive connection manager. Kubo's

@@ -12,9 +12,9 @@ KEY=Plugins.Plugins.highload
 # Every knob the profile writes, at its default.
 ALL_DEFAULTS='Disabled=false
 Config.Bitswap.Enabled=true
-Config.Bitswap.MaxOutstandingBytesPerPeer="1MiB"
-Config.Bitswap.TargetMessageSize="16KiB"
-Config.Bitswap.TaskWorkerCount=8
+Config.Bitswap.MaxOutstandingBytesPerPeer="32MiB"
+Config.Bitswap.TargetMessageSize="1MiB"
+Config.Bitswap.TaskWorkerCount=16
 Config.Bitswap.EngineTaskWorkerCount=8
 Config.Bitswap.EngineBlockstoreWorkerCount=128
 Config.Bitswap.Adaptive=true
@@ -32,6 +32,8 @@ Config.Bitswap.BreakerMaxCooldown="1m0s"
 Config.Bitswap.BreakerRamp="1s"
 Config.Bitswap.DisconnectAbusive=true
 Config.Bitswap.Prefetch=0
+Config.Bitswap.SimulateDontHaveOnTimeout=false
+Config.Bitswap.DontHaveMinTimeout="50ms"
 Config.ConnMgr.Enabled=true
 Config.ConnMgr.MinHighWater=0
 Config.ConnMgr.MaxHighWater=0
@@ -118,7 +120,7 @@ test_expect_success PYTHON3 'applying it again keeps a value the user edited' '
 	hl_json_assert again.json Config.Bitswap.TaskWorkerCount=32 \
 		Config.Health.Enabled=false \
 		Config.Bitswap.EngineTaskWorkerCount=8 \
-		Config.Bitswap.MaxOutstandingBytesPerPeer=\"1MiB\" \
+		Config.Bitswap.MaxOutstandingBytesPerPeer=\"32MiB\" \
 		Disabled=false &&
 	hl_ipfs 1 config "$KEY.Config.Bitswap.TaskWorkerCount" >value &&
 	echo 32 >expected &&
@@ -130,7 +132,7 @@ test_expect_success PYTHON3 'applying it fills the knobs missing from a partial 
 	hl_ipfs 1 config profile apply highload >apply3.out &&
 	plugin_json 1 partial.json &&
 	hl_json_assert partial.json Config.Bitswap.TargetMessageSize=\"32KiB\" \
-		Config.Bitswap.TaskWorkerCount=8 Config.Metrics.Enabled=true &&
+		Config.Bitswap.TaskWorkerCount=16 Config.Metrics.Enabled=true &&
 	keys_in partial.json >keys &&
 	test_cmp keys.expected keys
 '

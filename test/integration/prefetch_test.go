@@ -1,0 +1,105 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipfs/kubo/config"
+	"github.com/ipfs/kubo/test/cli/harness"
+
+	"github.com/kubo-highload/highload/exchange"
+)
+
+// prefetchFileSize is 4 MiB in 16 KiB chunks: 256 leaves under two levels,
+// so the prefetcher has a wide level to run ahead on.
+const prefetchFileSize = 4 << 20
+
+// TestPrefetchingFetch pins a small-block file on our daemon with the
+// prefetcher on, from a stock provider and from one of ours, and checks
+// that the DAG is complete and byte-identical, that the prefetcher served
+// the walker, that no block came twice, and that Kubo's bitswap commands
+// still answer.
+func TestPrefetchingFetch(t *testing.T) {
+	t.Parallel()
+	bin := ourBin(t)
+	for _, provider := range []string{"stock", "ours"} {
+		t.Run("from-"+provider, func(t *testing.T) {
+			t.Parallel()
+			defer failOnPanic(t)
+			fetcher := newNode(t, newHarness(t, bin))
+			setPlugin(fetcher, config.Plugin{Config: map[string]any{
+				"Bitswap": map[string]any{"Prefetch": 256},
+			}})
+			var src *harness.Node
+			if provider == "stock" {
+				src = newNode(t, newHarness(t, stockBin(t)))
+			} else {
+				src = newNode(t, newHarness(t, bin))
+			}
+			startDaemon(src)
+			startDaemon(fetcher)
+			connect(t, fetcher, src)
+
+			data := make([]byte, prefetchFileSize)
+			r := rand.New(rand.NewChaCha8([32]byte{byte(time.Now().UnixNano())}))
+			for i := range data {
+				data[i] = byte(r.Uint32())
+			}
+			root := strings.TrimSpace(mustRun(t, src, transferTimeout, bytes.NewReader(data),
+				"add", "-Q", "--chunker=size-16384", "--cid-version=1", "--raw-leaves").Stdout.String())
+			if root == "" {
+				t.Fatal("ipfs add printed no CID")
+			}
+			mustRun(t, fetcher, transferTimeout, nil, "--timeout=60s", "pin", "add", "--progress=false", root)
+
+			want := dagStat(t, src, root)
+			if got := dagStat(t, fetcher, root); got != want {
+				t.Fatalf("fetched DAG %+v, the provider's %+v", got, want)
+			}
+			got := mustRun(t, fetcher, cmdTimeout, nil, "cat", "--offline", root).Stdout.Bytes()
+			if !bytes.Equal(got, data) {
+				t.Fatalf("cat --offline on the fetcher returned %d bytes that differ from the %d added", len(got), len(data))
+			}
+
+			var st exchange.Stats
+			res := mustRun(t, fetcher, cmdTimeout, nil, "stats", "highload", "bitswap", "--enc=json")
+			if err := json.Unmarshal(res.Stdout.Bytes(), &st); err != nil {
+				t.Fatalf("stats highload bitswap: %v\n%s", err, res.Stdout.String())
+			}
+			if st.Prefetch == nil || st.Prefetch.Width != 256 || st.Prefetch.Served == 0 {
+				t.Fatalf("prefetch stats %+v: want width 256 and blocks served to the walker", st.Prefetch)
+			}
+			var bs struct {
+				BlocksReceived, DupBlksReceived uint64
+			}
+			res = mustRun(t, fetcher, cmdTimeout, nil, "bitswap", "stat", "--enc=json")
+			if err := json.Unmarshal(res.Stdout.Bytes(), &bs); err != nil {
+				t.Fatalf("bitswap stat: %v", err)
+			}
+			if bs.BlocksReceived < uint64(want.UniqueBlocks-1) || bs.DupBlksReceived != 0 {
+				t.Fatalf("bitswap stat %+v: want the %d blocks below the root once each", bs, want.UniqueBlocks-1)
+			}
+			// Kubo's own command still reads the one Bitswap.
+			mustRun(t, fetcher, cmdTimeout, nil, "bitswap", "wantlist")
+		})
+	}
+}
+
+type dagInfo struct {
+	UniqueBlocks int
+	TotalSize    uint64
+}
+
+func dagStat(t *testing.T, n *harness.Node, root string) dagInfo {
+	t.Helper()
+	res := mustRun(t, n, cmdTimeout, nil, "dag", "stat", "--offline", "--progress=false", "--enc=json", root)
+	var d dagInfo
+	if err := json.Unmarshal(res.Stdout.Bytes(), &d); err != nil {
+		t.Fatalf("dag stat: %v\n%s", err, res.Stdout.String())
+	}
+	return d
+}
