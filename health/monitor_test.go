@@ -146,8 +146,12 @@ func TestSystemSource(t *testing.T) {
 	if _, ok := s1.Unknown[ReadProcessCPU]; !ok {
 		t.Fatal("first sample claims a CPU rate without an interval")
 	}
-	burn := time.Now().Add(50 * time.Millisecond)
-	for time.Now().Before(burn) {
+	// Burn until the kernel has charged this process at least 50 ms of CPU
+	// (a wall-clock loop gets little CPU on a loaded machine, and /proc
+	// counts in 10 ms ticks); bounded, so a broken clock cannot hang it.
+	cpu := func() time.Duration { return time.Duration(processCPU()) }
+	start, deadline := cpu(), time.Now().Add(30*time.Second)
+	for cpu()-start < 50*time.Millisecond && time.Now().Before(deadline) {
 	}
 	s := src.Sample(context.Background())
 	if s.RSS == 0 || s.HeapLive == 0 || s.Goroutines == 0 || s.NumCPU == 0 {
