@@ -22,6 +22,9 @@ type memTier struct {
 	cache    *otter.Cache[string, []byte]
 	hits     atomic.Uint64
 	misses   atomic.Uint64
+	// deferred counts misses not cached because the block had fewer than
+	// MemoryAdmitReads reads.
+	deferred atomic.Uint64
 }
 
 func newMemTier(capacity uint64) *memTier {

@@ -20,7 +20,8 @@ import (
 //	   {"name": "fast", "child": {"type": "flatfs", "path": "blocks", ...}, "capacity": "50GiB"},
 //	   {"name": "slow", "child": {"type": "flatfs", "path": "/mnt/big/blocks", ...}, "capacity": "2TiB"}],
 //	 "compressThreshold": "32KiB", "highWatermark": 0.9, "lowWatermark": 0.8,
-//	 "moverRate": "32MiB", "moverInterval": "5s", "promoteHits": 4}
+//	 "moverRate": "32MiB", "moverInterval": "5s", "promoteHits": 4,
+//	 "memoryAdmitReads": 2}
 //
 // The memory tier is optional and must come first. Each durable tier has a
 // child (any datastore spec, built by the caller) and a capacity. Every
@@ -47,6 +48,7 @@ type Spec struct {
 	MoverRate                   uint64
 	MoverInterval               time.Duration
 	PromoteHits                 int
+	MemoryAdmitReads            int
 }
 
 // TierSpec is one durable tier of a spec.
@@ -63,7 +65,7 @@ type TierSpec struct {
 // ("tiers[1].capacity: ...").
 func ParseSpec(m map[string]any) (*Spec, error) {
 	if err := onlyKeys(m, "", "type", "tiers", "mountpoint", "prefix", "name",
-		"compressThreshold", "highWatermark", "lowWatermark", "moverRate", "moverInterval", "promoteHits"); err != nil {
+		"compressThreshold", "highWatermark", "lowWatermark", "moverRate", "moverInterval", "promoteHits", "memoryAdmitReads"); err != nil {
 		return nil, err
 	}
 	if t, ok := m["type"]; ok && t != "tiered" {
@@ -197,6 +199,13 @@ func ParseSpec(m map[string]any) (*Spec, error) {
 		}
 		s.PromoteHits = int(n)
 	}
+	if v, ok := m["memoryAdmitReads"]; ok {
+		n, ok := v.(float64)
+		if !ok || n < 1 || n > 100 || n != math.Trunc(n) {
+			return nil, fmt.Errorf("tiered: memoryAdmitReads: want an integer from 1 to 100, got %v", v)
+		}
+		s.MemoryAdmitReads = int(n)
+	}
 	return s, nil
 }
 
@@ -211,6 +220,7 @@ func (s *Spec) Options(children []ds.Datastore) Options {
 		MoverRate:         s.MoverRate,
 		MoverInterval:     s.MoverInterval,
 		PromoteHits:       s.PromoteHits,
+		MemoryAdmitReads:  s.MemoryAdmitReads,
 	}
 	for i, t := range s.Tiers {
 		o.Tiers = append(o.Tiers, Tier{Name: t.Name, Child: children[i], Capacity: t.Capacity})

@@ -53,6 +53,8 @@ func TestParseSpecRefusals(t *testing.T) {
 		`{"tiers":[{"child":{"type":"flatfs"},"capacity":"1GiB","speed":1}]}`:                "tiers[0].speed",
 		`{"tiers":[` + dur + `],"moverInterval":"1ns"}`:                                      "moverInterval",
 		`{"tiers":[` + dur + `],"type":"flatfs"}`:                                            "type",
+		`{"tiers":[` + dur + `],"memoryAdmitReads":0}`:                                       "memoryAdmitReads",
+		`{"tiers":[` + dur + `],"memoryAdmitReads":1.5}`:                                     "memoryAdmitReads",
 		`{"tiers":[{"type":"memory","capacity":"1GiB"}]}`:                                    "durable tier",
 	}
 	for spec, field := range cases {

@@ -51,6 +51,9 @@ type Stats struct {
 	CompressedValues, CompressionSavedBytes uint64
 	// Absent counts reads of keys not stored.
 	Absent uint64
+	// AdmissionsDeferred counts memory-tier misses not cached because the
+	// block had fewer than MemoryAdmitReads (decayed) reads.
+	AdmissionsDeferred uint64
 	// ResolvedDuplicates counts keys found in two tiers at open and resolved.
 	ResolvedDuplicates uint64
 }
@@ -67,6 +70,9 @@ func (d *Datastore) Stats(ctx context.Context) Stats {
 		CompressionSavedBytes: d.savedBytes.Load(),
 		Absent:                d.absent.Load(),
 		ResolvedDuplicates:    d.resolved.Load(),
+	}
+	if d.mem != nil {
+		s.AdmissionsDeferred = d.mem.deferred.Load()
 	}
 	absent := s.Absent
 	if d.mem != nil {

@@ -56,6 +56,13 @@ type Options struct {
 	// PromoteHits is how many reads (decayed) a block in a slower tier needs
 	// before the mover promotes it. Default 4.
 	PromoteHits int
+	// MemoryAdmitReads is how many reads (decayed, like PromoteHits) a block
+	// needs before a read that missed the memory tier caches it. Default 2:
+	// a block read once (a bulk fetch, a one-off export) never enters the
+	// cache, so it neither pushes hot blocks out nor makes the heap grow;
+	// every cached value is fresh memory, which costs page faults to fill.
+	// 1 caches on the first read.
+	MemoryAdmitReads int
 	// DecayPeriod: every DecayPeriod all access counts are halved. Default 10m.
 	DecayPeriod time.Duration
 	// MaxBatchBytes bounds one group commit. Default 64 MiB.
@@ -109,6 +116,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if c.PromoteHits <= 0 {
 		c.PromoteHits = 4
+	}
+	if c.MemoryAdmitReads <= 0 {
+		c.MemoryAdmitReads = 2
 	}
 	if c.DecayPeriod <= 0 {
 		c.DecayPeriod = 10 * time.Minute
@@ -273,13 +283,16 @@ func (d *Datastore) Get(ctx context.Context, key ds.Key) ([]byte, error) {
 	if e, ok := d.idx.get(h); ok && e.state() != state {
 		d.idx.setState(h, state)
 	}
-	if d.mem != nil {
+	e, ok := d.idx.touch(h, d.now())
+	if d.mem != nil && ok && int(e.freq()) >= d.opts.MemoryAdmitReads {
 		d.mem.add(ks, v)
+	} else if d.mem != nil {
+		d.mem.deferred.Add(1)
 	}
 	// Queue a promotion when the block's count reaches PromoteHits, and
 	// again every 4×PromoteHits reads if it is still here (the faster tier
 	// may have had no room), not on every read.
-	if e, ok := d.idx.touch(h, d.now()); ok && t.n > 0 &&
+	if ok && t.n > 0 &&
 		(int(e.freq()) == d.opts.PromoteHits || int(e.freq())%(4*d.opts.PromoteHits) == 0) {
 		select {
 		case d.promote <- key:

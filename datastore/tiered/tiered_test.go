@@ -394,3 +394,43 @@ func TestFullTierSpills(t *testing.T) {
 		t.Fatal("stored data damaged by failed writes")
 	}
 }
+
+// A block read once (a bulk fetch) does not enter the memory tier; its
+// second read caches it and the third is a memory hit. MemoryAdmitReads 1
+// caches on the first read.
+func TestMemoryTierAdmitsOnSecondRead(t *testing.T) {
+	ctx := context.Background()
+	for _, admit := range []int{0, 1} { // 0: the default, 2
+		d := openT(t, Options{MemoryCapacity: 8 << 20, MemoryAdmitReads: admit, Tiers: []Tier{{Child: memChild()}}})
+		k := ds.NewKey("/CIQBLOCK")
+		if err := d.Put(ctx, k, bytes.Repeat([]byte{7}, 4096)); err != nil {
+			t.Fatal(err)
+		}
+		mem := func() TierStats { return d.Stats(ctx).Tiers[0] }
+		if _, err := d.Get(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		if admit == 1 {
+			if mem().Blocks != 1 || d.Stats(ctx).AdmissionsDeferred != 0 {
+				t.Fatalf("admit 1: first read not cached: %+v", mem())
+			}
+			continue
+		}
+		if mem().Blocks != 0 || d.Stats(ctx).AdmissionsDeferred != 1 {
+			t.Fatalf("first read cached: %+v deferred %d", mem(), d.Stats(ctx).AdmissionsDeferred)
+		}
+		if _, err := d.Get(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		if mem().Blocks != 1 {
+			t.Fatalf("second read not cached: %+v", mem())
+		}
+		v, err := d.Get(ctx, k)
+		if err != nil || len(v) != 4096 {
+			t.Fatal(v, err)
+		}
+		if st := mem(); st.Hits != 1 || st.Misses != 2 {
+			t.Fatalf("want 1 memory hit after 2 misses: %+v", st)
+		}
+	}
+}

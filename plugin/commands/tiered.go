@@ -81,6 +81,7 @@ func writeTiered(w io.Writer, s *TieredStatus) error {
 		st.MoverBacklog, st.PromotionsDropped, st.Promotions, st.Demotions)
 	fmt.Fprintf(w, "  compression: %d values, %s saved\n", st.CompressedValues, humanize.IBytes(st.CompressionSavedBytes))
 	fmt.Fprintf(w, "  location index: %d blocks, at most %s\n", st.IndexedBlocks, humanize.IBytes(st.IndexBytesBound))
+	fmt.Fprintf(w, "  memory tier: %d misses not cached yet (read fewer than memoryAdmitReads times)\n", st.AdmissionsDeferred)
 	_, err := fmt.Fprintf(w, "  reads of absent keys: %d; duplicates resolved at open: %d\n", st.Absent, st.ResolvedDuplicates)
 	return err
 }
