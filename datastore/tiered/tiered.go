@@ -57,7 +57,8 @@ type Options struct {
 	// before the mover promotes it. Default 4.
 	PromoteHits int
 	// MemoryAdmitReads is how many reads (decayed, like PromoteHits) a block
-	// needs before a read that missed the memory tier caches it. Default 2:
+	// needs before a read that missed the memory tier caches it, plus one
+	// per 64 KiB of the block's size (see admitReads). Default 2:
 	// a block read once (a bulk fetch, a one-off export) never enters the
 	// cache, so it neither pushes hot blocks out nor makes the heap grow;
 	// every cached value is fresh memory, which costs page faults to fill.
@@ -284,7 +285,7 @@ func (d *Datastore) Get(ctx context.Context, key ds.Key) ([]byte, error) {
 		d.idx.setState(h, state)
 	}
 	e, ok := d.idx.touch(h, d.now())
-	if d.mem != nil && ok && int(e.freq()) >= d.opts.MemoryAdmitReads {
+	if d.mem != nil && ok && int(e.freq()) >= d.admitReads(len(v)) {
 		d.mem.add(ks, v)
 	} else if d.mem != nil {
 		d.mem.deferred.Add(1)
@@ -301,6 +302,22 @@ func (d *Datastore) Get(ctx context.Context, key ds.Key) ([]byte, error) {
 		}
 	}
 	return v, nil
+}
+
+// admitSizeStep: a value needs one more read before the memory tier caches
+// it for each admitSizeStep bytes of its size.
+const admitSizeStep = 64 << 10
+
+// admitReads is how many (decayed) reads a value of n bytes needs before a
+// memory-tier miss caches it: MemoryAdmitReads, plus one per 64 KiB. A
+// large block costs more to cache (fresh heap pages to fill) and saves less
+// per hit (its read is mostly a copy the page cache serves), so it must
+// prove itself hotter: 2 reads at 16 KiB, 6 at 256 KiB.
+func (d *Datastore) admitReads(n int) int {
+	if d.opts.MemoryAdmitReads <= 1 && n < admitSizeStep {
+		return d.opts.MemoryAdmitReads
+	}
+	return d.opts.MemoryAdmitReads + n/admitSizeStep
 }
 
 // getStored reads the stored bytes of key from the tier the index names. A

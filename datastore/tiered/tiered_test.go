@@ -434,3 +434,22 @@ func TestMemoryTierAdmitsOnSecondRead(t *testing.T) {
 		}
 	}
 }
+
+// A 256 KiB block needs MemoryAdmitReads + 4 reads before it is cached.
+func TestMemoryTierLargeBlocksNeedMoreReads(t *testing.T) {
+	ctx := context.Background()
+	d := openT(t, Options{MemoryCapacity: 64 << 20, Tiers: []Tier{{Child: memChild()}}})
+	k := ds.NewKey("/CIQLARGE")
+	if err := d.Put(ctx, k, bytes.Repeat([]byte{1}, 256<<10)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 6; i++ {
+		if _, err := d.Get(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		cached := d.Stats(ctx).Tiers[0].Blocks == 1
+		if cached != (i == 6) {
+			t.Fatalf("after read %d: cached %v (want cached only from read 6)", i, cached)
+		}
+	}
+}
