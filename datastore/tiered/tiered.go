@@ -314,9 +314,6 @@ const admitSizeStep = 64 << 10
 // per hit (its read is mostly a copy the page cache serves), so it must
 // prove itself hotter: 2 reads at 16 KiB, 6 at 256 KiB.
 func (d *Datastore) admitReads(n int) int {
-	if d.opts.MemoryAdmitReads <= 1 && n < admitSizeStep {
-		return d.opts.MemoryAdmitReads
-	}
 	return d.opts.MemoryAdmitReads + n/admitSizeStep
 }
 
