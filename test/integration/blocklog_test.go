@@ -3,7 +3,6 @@ package integration
 import (
 	"crypto/rand"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -43,21 +42,8 @@ func TestBlocklogTierKill9(t *testing.T) {
 	t.Parallel()
 	defer failOnPanic(t)
 	h := newHarness(t, ourBin(t))
-	n := h.NewNode().Init("--profile=highload")
-	n.UpdateConfig(func(cfg *config.Config) {
-		cfg.Routing.Type = config.NewOptionalString("none")
-		cfg.Bootstrap = []string{}
-		threeTierSpec(cfg)
-	})
-	// init wrote flatfs's identity; this repo has no blocks yet: write the
-	// three-tier one.
-	spec := `{"mounts":[{"mountpoint":"/blocks","tiers":[` +
-		`{"path":"blocklog","type":"blocklog"},` +
-		`{"path":"blocks","shardFunc":"/repo/flatfs/shard/v1/next-to-last/2","type":"flatfs"}],"type":"tiered"},` +
-		`{"mountpoint":"/","path":"datastore","type":"levelds"}],"type":"mount"}`
-	if err := os.WriteFile(filepath.Join(n.Dir, "datastore_spec"), []byte(spec), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	n := newTieredNode(t, h, threeTierSpec, `[{"path":"blocklog","type":"blocklog"},`+
+		`{"path":"blocks","shardFunc":"/repo/flatfs/shard/v1/next-to-last/2","type":"flatfs"}]`)
 	kills := []time.Duration{300 * time.Millisecond, 1200 * time.Millisecond, 2500 * time.Millisecond,
 		700 * time.Millisecond, 4 * time.Second, 1800 * time.Millisecond}
 	acked := map[string][]byte{}

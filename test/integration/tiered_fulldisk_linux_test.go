@@ -5,7 +5,6 @@ package integration
 import (
 	"crypto/rand"
 	"net/http"
-	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -25,10 +24,7 @@ func TestTieredFullTmpfsTier(t *testing.T) {
 	t.Parallel()
 	defer failOnPanic(t)
 	h := newHarness(t, ourBin(t))
-	n := h.NewNode().Init("--profile=highload")
-	n.UpdateConfig(func(cfg *config.Config) {
-		cfg.Routing.Type = config.NewOptionalString("none")
-		cfg.Bootstrap = []string{}
+	n := newTieredNode(t, h, func(cfg *config.Config) {
 		twoTierSpec(cfg)
 		// The fast tier's capacity is far above the tmpfs, so the mover
 		// does not demote before the disk fills: the full disk is what
@@ -36,7 +32,7 @@ func TestTieredFullTmpfsTier(t *testing.T) {
 		m := cfg.Datastore.Spec["mounts"].([]any)[0].(map[string]any)
 		m["tiers"].([]any)[1].(map[string]any)["capacity"] = "1GiB"
 		m["tiers"].([]any)[2].(map[string]any)["capacity"] = "10GiB"
-	})
+	}, twoTierIdentity)
 	fast := filepath.Join(n.Dir, "blocks")
 	// init's flatfs files stay under the mount, hidden; the repo has no
 	// blocks yet, so the fast tier starts empty on the tmpfs.
@@ -48,14 +44,6 @@ func TestTieredFullTmpfsTier(t *testing.T) {
 			t.Errorf("unmounting %s: %v", fast, err)
 		}
 	})
-	spec := `{"mounts":[{"mountpoint":"/blocks","tiers":[` +
-		`{"path":"blocks","shardFunc":"/repo/flatfs/shard/v1/next-to-last/2","type":"flatfs"},` +
-		`{"path":"slowblocks","shardFunc":"/repo/flatfs/shard/v1/next-to-last/2","type":"flatfs"}],"type":"tiered"},` +
-		`{"mountpoint":"/","path":"datastore","type":"levelds"}],"type":"mount"}`
-	if err := os.WriteFile(filepath.Join(n.Dir, "datastore_spec"), []byte(spec), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
 	startDaemon(n)
 	client := &http.Client{Timeout: cmdTimeout}
 	acked := map[string][]byte{}

@@ -226,6 +226,31 @@ func twoTierSpec(cfg *config.Config) {
 	m["moverRate"] = "256MiB"
 }
 
+// newTieredNode inits a highload repo for the kill and full-disk tests: no
+// routing, no bootstrap, edit applied to the config, and datastore_spec
+// rewritten to the /blocks tiers' identity (the JSON list of the durable
+// children's DiskSpecs). init wrote plain flatfs's identity; the repo has no
+// blocks yet, so writing the new one is safe.
+func newTieredNode(t *testing.T, h *harness.Harness, edit func(*config.Config), tiersIdentity string) *harness.Node {
+	t.Helper()
+	n := h.NewNode().Init("--profile=highload")
+	n.UpdateConfig(func(cfg *config.Config) {
+		cfg.Routing.Type = config.NewOptionalString("none")
+		cfg.Bootstrap = []string{}
+		edit(cfg)
+	})
+	spec := `{"mounts":[{"mountpoint":"/blocks","tiers":` + tiersIdentity + `,"type":"tiered"},` +
+		`{"mountpoint":"/","path":"datastore","type":"levelds"}],"type":"mount"}`
+	if err := os.WriteFile(filepath.Join(n.Dir, "datastore_spec"), []byte(spec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// twoTierIdentity is twoTierSpec's datastore_spec tiers.
+const twoTierIdentity = `[{"path":"blocks","shardFunc":"/repo/flatfs/shard/v1/next-to-last/2","type":"flatfs"},` +
+	`{"path":"slowblocks","shardFunc":"/repo/flatfs/shard/v1/next-to-last/2","type":"flatfs"}]`
+
 // TestTieredKill9 loops over kill points: writers post blocks to a daemon on
 // a two-tier store whose mover is busy demoting, the daemon gets SIGKILL,
 // and after a restart every block whose put returned must be present and
@@ -234,21 +259,7 @@ func TestTieredKill9(t *testing.T) {
 	t.Parallel()
 	defer failOnPanic(t)
 	h := newHarness(t, ourBin(t))
-	n := h.NewNode().Init("--profile=highload")
-	n.UpdateConfig(func(cfg *config.Config) {
-		cfg.Routing.Type = config.NewOptionalString("none")
-		cfg.Bootstrap = []string{}
-		twoTierSpec(cfg)
-	})
-	// init wrote the single-tier identity; a second durable tier is a new
-	// identity, and this repo has no blocks yet: write it.
-	spec := `{"mounts":[{"mountpoint":"/blocks","tiers":[` +
-		`{"path":"blocks","shardFunc":"/repo/flatfs/shard/v1/next-to-last/2","type":"flatfs"},` +
-		`{"path":"slowblocks","shardFunc":"/repo/flatfs/shard/v1/next-to-last/2","type":"flatfs"}],"type":"tiered"},` +
-		`{"mountpoint":"/","path":"datastore","type":"levelds"}],"type":"mount"}`
-	if err := os.WriteFile(filepath.Join(n.Dir, "datastore_spec"), []byte(spec), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	n := newTieredNode(t, h, twoTierSpec, twoTierIdentity)
 
 	kills := []time.Duration{300 * time.Millisecond, 800 * time.Millisecond, 1500 * time.Millisecond,
 		2500 * time.Millisecond, 4 * time.Second, 1100 * time.Millisecond, 1900 * time.Millisecond, 3200 * time.Millisecond}
