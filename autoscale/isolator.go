@@ -47,6 +47,8 @@ type entry struct {
 	failures   int // consecutive
 	isolations int // in a row, for the backoff
 	total      uint64
+	failed     uint64 // every failure reported
+	refused    uint64 // every call Allow refused
 	until      time.Time
 	lastErr    error
 }
@@ -64,6 +66,12 @@ type Status struct {
 	Isolations int
 	// TotalIsolations counts every isolation of this name.
 	TotalIsolations uint64
+	// TotalFailures counts every failure reported: the calls that reached
+	// the part and failed. While the name is isolated it grows by one per
+	// probe only, which is what "not retried hot" means.
+	TotalFailures uint64
+	// Refused counts the calls Allow refused (they never reached the part).
+	Refused uint64
 	// Until is when an isolated name gets its probe.
 	Until time.Time `json:",omitempty"`
 	// LastError is the last failure's message.
@@ -107,6 +115,7 @@ func (i *Isolator) Allow(name string) bool {
 		return true
 	case Isolated:
 		if i.cfg.Now().Before(e.until) {
+			e.refused++
 			i.mu.Unlock()
 			return false
 		}
@@ -116,6 +125,7 @@ func (i *Isolator) Allow(name string) bool {
 		i.changed(name, Isolated, Probing, err)
 		return true
 	}
+	e.refused++
 	i.mu.Unlock()
 	return false // a probe is already in flight
 }
@@ -129,6 +139,7 @@ func (i *Isolator) Report(name string, err error) {
 		e.failures, e.isolations, e.state = 0, 0, Healthy
 	} else {
 		e.failures++
+		e.failed++
 		e.lastErr = err
 		if e.state == Probing || (e.state == Healthy && e.failures >= i.cfg.Threshold) {
 			e.isolations++
@@ -160,7 +171,7 @@ func (i *Isolator) Statuses() []Status {
 	out := make([]Status, 0, len(i.names))
 	for n, e := range i.names {
 		s := Status{Name: n, State: e.state, ConsecutiveFailures: e.failures,
-			Isolations: e.isolations, TotalIsolations: e.total}
+			Isolations: e.isolations, TotalIsolations: e.total, TotalFailures: e.failed, Refused: e.refused}
 		if e.state != Healthy {
 			s.Until = e.until
 		}

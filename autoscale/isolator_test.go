@@ -72,3 +72,32 @@ func TestIsolatorSuccessResetsCount(t *testing.T) {
 		t.Fatal("alternating failures isolated the name")
 	}
 }
+
+// The counters tell a part retried hot from one that is not: while a name
+// is isolated, refused calls grow and failures grow by one per probe only.
+func TestIsolatorCountsFailuresAndRefusals(t *testing.T) {
+	now := time.Unix(0, 0)
+	iso := NewIsolator(IsolatorConfig{Threshold: 2, Backoff: time.Second, Now: func() time.Time { return now }})
+	boom := errors.New("read-only file system")
+	for i := 0; i < 2; i++ {
+		iso.Allow("t")
+		iso.Report("t", boom)
+	}
+	for i := 0; i < 100; i++ {
+		if iso.Allow("t") {
+			t.Fatal("allowed while isolated")
+		}
+	}
+	now = now.Add(time.Second)
+	if !iso.Allow("t") {
+		t.Fatal("no probe after the backoff")
+	}
+	if iso.Allow("t") {
+		t.Fatal("a second call during the probe")
+	}
+	iso.Report("t", boom)
+	st := iso.Statuses()[0]
+	if st.TotalFailures != 3 || st.Refused != 101 || st.TotalIsolations != 2 || st.State != Isolated {
+		t.Fatalf("status %+v; want 3 failures (2 + one probe), 101 refused, 2 isolations", st)
+	}
+}

@@ -253,6 +253,9 @@ func startHealth(n *core.IpfsNode, _, r *hlconfig.Config) error {
 		if err := registerCollector(healthCollector{}); err != nil {
 			return err
 		}
+		if err := registerCollector(isolationCollector{}); err != nil {
+			return err
+		}
 	}
 	go func() {
 		<-n.Context().Done()

@@ -60,7 +60,7 @@ func TestIsolatedTierFailsFastAndRecovers(t *testing.T) {
 
 	child.broken = true
 	for i := 0; i < 3; i++ {
-		if err := tier.Put(ctx, k, []byte("v")); !errors.Is(err, errDisk) {
+		if err := tier.Put(ctx, k, []byte("new")); !errors.Is(err, errDisk) {
 			t.Fatalf("put %d on a broken disk: %v", i, err)
 		}
 	}
@@ -68,20 +68,50 @@ func TestIsolatedTierFailsFastAndRecovers(t *testing.T) {
 	if len(st) != 1 || st[0].Name != "tiered/fast" || st[0].State != autoscale.Isolated {
 		t.Fatalf("after 3 failures: %+v", st)
 	}
-	// Isolated: writes fail without reaching the disk; reads go through.
+	// Isolated: writes fail without reaching the disk; reads go through,
+	// and their success does not readmit the tier (a read-only disk still
+	// reads).
 	before := child.writes
 	b, _ := tier.Batch(ctx)
 	_ = b.Put(ctx, k, []byte("w"))
-	for _, err := range []error{tier.Put(ctx, k, []byte("v")), tier.Delete(ctx, k), b.Commit(ctx)} {
+	for _, err := range []error{tier.Put(ctx, k, []byte("w")), tier.Delete(ctx, k), b.Commit(ctx)} {
 		if !errors.Is(err, errTierIsolated) {
 			t.Fatalf("write to an isolated tier: %v", err)
 		}
 	}
+	for i := 0; i < 10; i++ {
+		if v, err := tier.Get(ctx, k); err != nil || string(v) != "v" {
+			t.Fatalf("read from an isolated tier: %q, %v", v, err)
+		}
+		if _, err := tier.Get(ctx, ds.NewKey("/blocks/missing")); !errors.Is(err, ds.ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	// Rewriting the value it holds is no write: it succeeds, isolated or
+	// not, alone or in a batch of such rewrites.
+	if err := tier.Put(ctx, k, []byte("v")); err != nil {
+		t.Fatalf("rewrite of the held value on an isolated tier: %v", err)
+	}
+	same, _ := tier.Batch(ctx)
+	_ = same.Put(ctx, k, []byte("v"))
+	if err := same.Commit(ctx); err != nil {
+		t.Fatalf("batch rewrite of the held value on an isolated tier: %v", err)
+	}
+	// Neither a delete of a key the tier does not hold (the tiered store's
+	// clean-up after a spill) nor a sync is evidence the disk takes writes
+	// again (a read-only disk gives both): they succeed and readmit nothing.
+	if err := tier.Delete(ctx, ds.NewKey("/blocks/absent")); err != nil {
+		t.Fatalf("delete of an absent key on an isolated tier: %v", err)
+	}
+	if err := tier.Sync(ctx, ds.NewKey("/")); err != nil {
+		t.Fatalf("sync on an isolated tier: %v", err)
+	}
 	if child.writes != before {
 		t.Fatalf("%d writes reached the isolated disk", child.writes-before)
 	}
-	if v, err := tier.Get(ctx, k); err != nil || string(v) != "v" {
-		t.Fatalf("read from an isolated tier: %q, %v", v, err)
+	st = iso.Statuses()
+	if st[0].State != autoscale.Isolated || st[0].TotalFailures != 3 || st[0].Refused != 5 {
+		t.Fatalf("after reads and refused writes: %+v; want isolated, 3 failures, 5 refusals", st)
 	}
 
 	// After the backoff one probe goes through; the disk works again, so

@@ -176,6 +176,9 @@ func writeIsolation(w io.Writer, st []autoscale.Status) error {
 		if s.State != autoscale.Healthy {
 			fmt.Fprintf(w, " until %s (isolation %d in a row)", s.Until.UTC().Format(time.TimeOnly), s.Isolations)
 		}
+		if s.TotalFailures > 0 || s.Refused > 0 {
+			fmt.Fprintf(w, "; %d failed, %d refused", s.TotalFailures, s.Refused)
+		}
 		if s.LastError != "" {
 			fmt.Fprintf(w, "; last error: %s", s.LastError)
 		}
