@@ -146,18 +146,38 @@ func (m *knobModel) direction(rng *rand.Rand, canDown, canUp bool) float64 {
 	return -1
 }
 
-// record updates the bandit and the step multiplier after a trial.
-func (m *knobModel) record(dir float64, gained bool, maxMult float64) {
+// outcome is how a trial ended, for the step rule.
+type outcome int
+
+const (
+	// gained: kept, above the baseline by more than the keep margin.
+	gained outcome = iota
+	// flat: rolled back, within the noise (neither kept nor worse).
+	flat
+	// worse: rolled back, below the baseline by more than the noise margin.
+	worse
+)
+
+// record updates the bandit and the step multiplier after a trial. The
+// bandit counts a gain as a win and anything else as a loss. The step
+// doubles after a gain (go further the way that paid) and also after a flat
+// trial: a change whose effect did not show above the noise is too small to
+// judge, so the next one on this knob is bigger (up to maxMult). It halves
+// only after a trial that made things measurably worse.
+func (m *knobModel) record(dir float64, o outcome, maxMult float64) {
 	arm := 0
 	if dir > 0 {
 		arm = 1
 	}
-	if gained {
+	if o == gained {
 		m.wins[arm]++
-		m.mult = math.Min(maxMult, m.mult*2)
 	} else {
 		m.losses[arm]++
+	}
+	if o == worse {
 		m.mult = math.Max(1, m.mult/2)
+	} else {
+		m.mult = math.Min(maxMult, m.mult*2)
 	}
 	// Forget slowly, so the bandit can follow a workload that changes.
 	for i := range m.wins {

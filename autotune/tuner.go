@@ -487,19 +487,21 @@ func (t *Tuner) evaluate(y float64) {
 		c.Outcome = "kept"
 		t.kept++
 		if !tr.manual {
-			m.record(tr.dir, true, t.cfg.MaxStepMult)
+			m.record(tr.dir, gained, t.cfg.MaxStepMult)
 		}
 		t.baseline = append(t.baseline[:0], y)
 		t.state, t.detail = "measuring", fmt.Sprintf("kept %s = %.4g", tr.knob.Name, tr.to)
 		return
 	}
-	if !tr.manual {
-		m.record(tr.dir, false, t.cfg.MaxStepMult)
-	}
 	mg := t.margin(base)
+	o := flat
 	reason := fmt.Sprintf("no gain: objective %.4g vs baseline %.4g, not above it by the noise margin %.3g", y, base, t.keepMargin(base))
 	if y < base-mg {
+		o = worse
 		reason = fmt.Sprintf("worse: objective fell from %.4g to %.4g, beyond the noise margin %.3g", base, y, mg)
+	}
+	if !tr.manual {
+		m.record(tr.dir, o, t.cfg.MaxStepMult)
 	}
 	c.Outcome = "rolled back"
 	t.rollback(tr, reason, y)

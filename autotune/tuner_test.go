@@ -352,3 +352,48 @@ func TestFitQuadratic(t *testing.T) {
 		t.Fatal("fit from two settings")
 	}
 }
+
+// A knob whose effect per Step is far below the measurement noise (GOGC
+// in steps of 25, where the whole range is worth 25% and one window's
+// noise is 10%): one-Step trials can never show a gain above the noise,
+// so a tuner that shrinks its step after every trial without a gain stays
+// where it started. Trials that are neither kept nor worse must grow the
+// step instead, until a trial's effect can show above the noise. In 60
+// windows (W9's tuner phase is 45) the tuner must climb most of the way.
+func TestTunerGrowsStepsBelowTheNoise(t *testing.T) {
+	var finals []float64
+	for seed := int64(1); seed <= 7; seed++ {
+		gk, kg := newTestKnob("gogc", 100, 50, 400, 25)
+		rng := rand.New(rand.NewSource(seed * 11))
+		f := func(x float64) float64 { return 1000 * (1 + 0.25*(x-100)/300) }
+		tu, err := newTuner(Config{
+			Knobs:     func() []Knob { return []Knob{kg} },
+			Objective: func() (float64, error) { return f(gk.get()) * (1 + 0.1*rng.NormFloat64()), nil },
+			Seed:      seed,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 60; i++ {
+			tu.step()
+		}
+		if gk.outside.Load() != 0 {
+			t.Fatalf("seed %d: a value outside the bounds was set", seed)
+		}
+		finals = append(finals, gk.get())
+	}
+	s := append([]float64(nil), finals...)
+	sortFloats(s)
+	if med := s[len(s)/2]; med < 250 {
+		t.Fatalf("after 60 windows the knob ended at %v (median %g); want the median at 250 or above (start 100, best 400)", finals, med)
+	}
+	t.Logf("ended at %v", finals)
+}
+
+func sortFloats(s []float64) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
