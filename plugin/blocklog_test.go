@@ -128,7 +128,10 @@ func TestBlocklogTierDemotesAndCompacts(t *testing.T) {
 	for range 300 { // up to 30 s
 		time.Sleep(100 * time.Millisecond)
 		st = blocklogStats()[0].Stats
-		if st.LiveBytes <= 13<<20 && st.DiskBytes <= 20<<20 {
+		// At most the high watermark (90% of 16 MiB): the mover keeps up
+		// with the ingest in batches, so the last pass may have ended
+		// anywhere between the low and the high watermark.
+		if st.LiveBytes <= 16<<20*9/10 && st.DiskBytes <= 20<<20 {
 			settled = true
 			break
 		}

@@ -292,14 +292,7 @@ func (d *Datastore) Get(_ context.Context, key ds.Key) ([]byte, error) {
 	if _, err := s.f.ReadAt(buf, int64(e.off)); err != nil {
 		return nil, fmt.Errorf("blocklog: read %s at %d: %w", s.path, e.off, err)
 	}
-	rec, err := decodeRecord(buf)
-	if err != nil {
-		return nil, fmt.Errorf("blocklog: %s at offset %d: %w", s.path, e.off, err)
-	}
-	if string(rec.key) != k || (rec.kind != kindPut && rec.kind != kindTxPut) {
-		return nil, fmt.Errorf("blocklog: %s at offset %d: index names a record of another key", s.path, e.off)
-	}
-	return rec.val[:len(rec.val):len(rec.val)], nil
+	return checkRecord(buf, k, s, e.off)
 }
 
 // Has reports whether key is stored, from the index alone.

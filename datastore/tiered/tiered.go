@@ -268,6 +268,14 @@ func (d *Datastore) Get(ctx context.Context, key ds.Key) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return d.finishGet(key, ks, h, stored, t)
+}
+
+// finishGet decodes stored bytes read from tier t for a read that missed
+// the memory tier, and does the read's bookkeeping: the miss, the access
+// count, admission to the memory tier, and a promotion when the block is
+// hot in a slower tier.
+func (d *Datastore) finishGet(key ds.Key, ks string, h uint64, stored []byte, t *durable) ([]byte, error) {
 	if d.mem != nil {
 		// A miss counts only for a stored key: no data cache can serve a
 		// read of a key that is not stored (the index answers those).
