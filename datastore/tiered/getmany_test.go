@@ -244,7 +244,7 @@ func TestMoverBatchesMoves(t *testing.T) {
 	if moved < 100 {
 		t.Fatalf("%d blocks demoted", moved)
 	}
-	batches := (moved + moveBatchKeys - 1) / moveBatchKeys
+	batches := (moved + int64(moveBatchKeys) - 1) / int64(moveBatchKeys)
 	if s := slow.syncs.Load(); s > batches+2 {
 		t.Fatalf("%d syncs of the destination for %d blocks; want one per batch (%d)", s, moved, batches)
 	}

@@ -223,10 +223,11 @@ func (d *Datastore) demotePass(ctx context.Context, lim *rate.Limiter, from, to 
 }
 
 // A move batch: at most moveBatchKeys keys and about moveBatchBytes.
-const (
-	moveBatchKeys  = 32
-	moveBatchBytes = 4 << 20
-)
+// moveBatchKeys is a variable so that BenchmarkMoverDemote can compare
+// batches of one key (the mover before batching).
+var moveBatchKeys = 32
+
+const moveBatchBytes = 4 << 20
 
 // moveMany moves keys from one tier to another as one batch, under the
 // keys' write locks: it reads them from the source tier in one pass
