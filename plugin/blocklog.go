@@ -53,7 +53,7 @@ type blocklogConfig struct {
 
 // parseBlocklogConfig reads
 //
-//	{"type": "blocklog", "path": "blocklog", "sync": false,
+//	{"type": "blocklog", "path": "blocklog", "sync": false, "preallocate": true,
 //	 "segmentSize": "256MiB", "compactRatio": 0.5, "compactRate": "32MiB",
 //	 "compactInterval": "30s"}
 //
@@ -75,6 +75,12 @@ func parseBlocklogConfig(m map[string]any) (fsrepo.DatastoreConfig, error) {
 				return nil, fmt.Errorf("blocklog: sync: want true or false, got %v", v)
 			}
 			c.opts.Sync = b
+		case "preallocate":
+			b, ok := v.(bool)
+			if !ok {
+				return nil, fmt.Errorf("blocklog: preallocate: want true or false, got %v", v)
+			}
+			c.opts.NoPreallocate = !b
 		case "segmentSize", "compactRate":
 			n, err := blocklogBytes(v)
 			if err != nil {
@@ -99,7 +105,7 @@ func parseBlocklogConfig(m map[string]any) (fsrepo.DatastoreConfig, error) {
 			}
 			c.opts.CompactInterval = d
 		default:
-			return nil, fmt.Errorf("blocklog: unknown field %q (known: path, sync, segmentSize, compactRatio, compactRate, compactInterval)", k)
+			return nil, fmt.Errorf("blocklog: unknown field %q (known: path, sync, preallocate, segmentSize, compactRatio, compactRate, compactInterval)", k)
 		}
 	}
 	if c.path == "" {

@@ -15,6 +15,8 @@ var (
 	blocklogGroups      = prometheus.NewDesc("highload_blocklog_group_commits_total", "Group commits (one write call each).", blocklogLabels, nil)
 	blocklogGrouped     = prometheus.NewDesc("highload_blocklog_grouped_records_total", "Records written by group commits.", blocklogLabels, nil)
 	blocklogSyncs       = prometheus.NewDesc("highload_blocklog_fsyncs_total", "fsyncs of the active segment.", blocklogLabels, nil)
+	blocklogSyncTime    = prometheus.NewDesc("highload_blocklog_fsync_seconds_total", "Time spent flushing group commits of the active segment.", blocklogLabels, nil)
+	blocklogInPlace     = prometheus.NewDesc("highload_blocklog_inplace_groups_total", "Group commits written into the active segment's zero-filled, synced tail.", blocklogLabels, nil)
 	blocklogCompactions = prometheus.NewDesc("highload_blocklog_compactions_total", "Segments rewritten or removed by compaction.", blocklogLabels, nil)
 	blocklogReclaimed   = prometheus.NewDesc("highload_blocklog_compacted_bytes_total", "Bytes compaction freed.", blocklogLabels, nil)
 )
@@ -22,7 +24,7 @@ var (
 // Describe sends the collector's descriptors.
 func (blocklogCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{blocklogSegments, blocklogKeys, blocklogDisk, blocklogLive, blocklogGarbage,
-		blocklogGroups, blocklogGrouped, blocklogSyncs, blocklogCompactions, blocklogReclaimed} {
+		blocklogGroups, blocklogGrouped, blocklogSyncs, blocklogSyncTime, blocklogInPlace, blocklogCompactions, blocklogReclaimed} {
 		ch <- d
 	}
 }
@@ -40,6 +42,8 @@ func (blocklogCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(blocklogGroups, c, float64(s.Groups), b.Path)
 		ch <- prometheus.MustNewConstMetric(blocklogGrouped, c, float64(s.GroupedOps), b.Path)
 		ch <- prometheus.MustNewConstMetric(blocklogSyncs, c, float64(s.Syncs), b.Path)
+		ch <- prometheus.MustNewConstMetric(blocklogSyncTime, c, s.SyncTime.Seconds(), b.Path)
+		ch <- prometheus.MustNewConstMetric(blocklogInPlace, c, float64(s.InPlaceGroups), b.Path)
 		ch <- prometheus.MustNewConstMetric(blocklogCompactions, c, float64(s.Compactions), b.Path)
 		ch <- prometheus.MustNewConstMetric(blocklogReclaimed, c, float64(s.CompactedBytes), b.Path)
 	}

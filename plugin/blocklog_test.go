@@ -19,13 +19,16 @@ func init() {
 }
 
 func TestBlocklogSpecDiskSpecIsIdentity(t *testing.T) {
-	a, err := parseBlocklogConfig(specMap(t, `{"type":"blocklog","path":"blocklog","sync":true,"segmentSize":"64MiB","compactRatio":0.3,"compactRate":"8MiB","compactInterval":"10s"}`))
+	a, err := parseBlocklogConfig(specMap(t, `{"type":"blocklog","path":"blocklog","sync":true,"preallocate":false,"segmentSize":"64MiB","compactRatio":0.3,"compactRate":"8MiB","compactInterval":"10s"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, err := parseBlocklogConfig(specMap(t, `{"type":"blocklog","path":"blocklog"}`))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !a.(*blocklogConfig).opts.NoPreallocate || b.(*blocklogConfig).opts.NoPreallocate {
+		t.Fatal("preallocate not parsed")
 	}
 	if a.DiskSpec().String() != b.DiskSpec().String() || a.DiskSpec().String() != `{"path":"blocklog","type":"blocklog"}` {
 		t.Fatalf("DiskSpec %s vs %s", a.DiskSpec(), b.DiskSpec())
@@ -37,6 +40,7 @@ func TestBlocklogSpecRefusedNamingTheField(t *testing.T) {
 		`{"type":"blocklog"}`:                                      "path",
 		`{"type":"blocklog","path":3}`:                             "path",
 		`{"type":"blocklog","path":"x","sync":"yes"}`:              "sync",
+		`{"type":"blocklog","path":"x","preallocate":1}`:           "preallocate",
 		`{"type":"blocklog","path":"x","segmentSize":"1KiB"}`:      "segmentSize",
 		`{"type":"blocklog","path":"x","segmentSize":"lots"}`:      "segmentSize",
 		`{"type":"blocklog","path":"x","compactRatio":2}`:          "compactRatio",
@@ -124,7 +128,10 @@ func TestBlocklogTierDemotesAndCompacts(t *testing.T) {
 	for range 300 { // up to 30 s
 		time.Sleep(100 * time.Millisecond)
 		st = blocklogStats()[0].Stats
-		if st.LiveBytes <= 13<<20 && st.DiskBytes <= 20<<20 {
+		// At most the high watermark (90% of 16 MiB): the mover keeps up
+		// with the ingest in batches, so the last pass may have ended
+		// anywhere between the low and the high watermark.
+		if st.LiveBytes <= 16<<20*9/10 && st.DiskBytes <= 20<<20 {
 			settled = true
 			break
 		}

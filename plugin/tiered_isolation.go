@@ -69,6 +69,21 @@ func (t isolatedLiveTier) LiveUsage(ctx context.Context) (uint64, error) {
 	return t.child.(tiered.LiveUsage).LiveUsage(ctx)
 }
 
+// GetMany implements tiered.ManyGetter: blocklog reads many keys in disk
+// order, and the tiered store's mover reads its batches through it. Errors
+// count as Get's do.
+func (t isolatedLiveTier) GetMany(ctx context.Context, keys []ds.Key, fn func(int, []byte, error)) error {
+	mg, ok := t.child.(tiered.ManyGetter)
+	if !ok {
+		for i, k := range keys {
+			v, err := t.Get(ctx, k)
+			fn(i, v, err)
+		}
+		return nil
+	}
+	return t.report(mg.GetMany(ctx, keys, func(i int, v []byte, err error) { fn(i, v, t.report(err)) }))
+}
+
 // isolateTier wraps child when it is batching (as flatfs, levelds and
 // pebble are); any other child is returned unchanged.
 func isolateTier(name string, child ds.Datastore, iso *autoscale.Isolator) ds.Datastore {
@@ -231,4 +246,5 @@ func (b *isolatedBatch) Commit(ctx context.Context) error {
 var (
 	_ ds.Batching            = (*isolatedTier)(nil)
 	_ ds.PersistentDatastore = isolatedPersistentTier{}
+	_ tiered.ManyGetter      = isolatedLiveTier{}
 )

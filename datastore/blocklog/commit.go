@@ -160,10 +160,13 @@ func (d *Datastore) commit(g *group) (*segment, error) {
 		if base+int64(g.size) > 1<<32-1 {
 			return nil, fmt.Errorf("blocklog: a group of %d bytes does not fit a segment", g.size)
 		}
+		if d.reserve(a, base, base+int64(g.size)) {
+			d.st.inPlaceGroups.Add(1)
+		}
 		if err := writeGroup(a.f, g, base); err != nil {
 			// Undo a partial write so the next group does not follow torn
 			// bytes; if that fails too, refuse further writes.
-			if terr := a.f.Truncate(base); terr != nil {
+			if terr := a.truncateTo(base); terr != nil {
 				e := fmt.Errorf("blocklog: write %s failed (%v) and could not be undone: %w", a.path, err, terr)
 				d.broken.Store(&e)
 				return nil, e
@@ -193,7 +196,7 @@ func (d *Datastore) commit(g *group) (*segment, error) {
 	return nil, nil
 }
 
-// syncGroup fsyncs segment s for group g in its own goroutine, at most
+// syncGroup fdatasyncs segment s for group g in its own goroutine, at most
 // syncParallel at once, and releases g's writers when it returns. An fsync
 // started after a group's write covers it, whatever other fsyncs do; on
 // this project's VM disk concurrent fsyncs complete nearly as fast as one,
@@ -204,7 +207,7 @@ func (d *Datastore) syncGroup(g *group, s *segment) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		err := s.f.Sync()
+		err := d.syncTimed(s)
 		s.release()
 		<-d.syncSem
 		if err != nil {
@@ -251,6 +254,9 @@ func (d *Datastore) dropOld(key string) {
 // starts the next one.
 func (d *Datastore) rotate() error {
 	old := d.active
+	if err := old.seal(); err != nil {
+		return err
+	}
 	if err := old.f.Sync(); err != nil {
 		return fmt.Errorf("blocklog: seal %s: fsync: %w", old.path, err)
 	}
@@ -292,9 +298,10 @@ func (d *Datastore) createSegment(id uint32) (*segment, error) {
 		f.Close()
 		return nil, fmt.Errorf("blocklog: create segment %s: sync directory: %w", p, err)
 	}
-	s := &segment{id: id, gen: gen, path: p, f: f}
+	s := &segment{id: id, gen: gen, path: p, f: f, reserved: segHeaderSize, zeroed: segHeaderSize}
 	s.size.Store(segHeaderSize)
 	s.refs.Store(1)
+	d.kickPrealloc()
 	return s, nil
 }
 

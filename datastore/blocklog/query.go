@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 
 	ds "github.com/ipfs/go-datastore"
@@ -12,8 +13,10 @@ import (
 
 // Query lists a snapshot of the index's keys under q.Prefix, reading values
 // lazily unless q.KeysOnly; a key deleted after the snapshot is skipped.
-// Filters, orders, offset and limit are applied with go-datastore's query
-// helpers.
+// With values, the snapshot is sorted by segment and offset and read
+// queryChunk keys at a time with GetMany, so a full listing reads the log
+// front to back instead of one random read per key. Filters, orders,
+// offset and limit are applied with go-datastore's query helpers.
 func (d *Datastore) Query(ctx context.Context, q query.Query) (query.Results, error) {
 	// The prefix as go-datastore's NaiveQueryApply reads it: cleaned as a
 	// path, matching whole path segments.
@@ -29,13 +32,23 @@ func (d *Datastore) Query(ctx context.Context, q query.Query) (query.Results, er
 	}
 	d.mu.RLock()
 	keys := make([]string, 0, len(d.index))
-	for k := range d.index {
+	var where []entry
+	if !q.KeysOnly {
+		where = make([]entry, 0, len(d.index))
+	}
+	for k, e := range d.index {
 		if strings.HasPrefix(k, prefix) {
 			keys = append(keys, k)
+			if !q.KeysOnly {
+				where = append(where, e)
+			}
 		}
 	}
 	d.mu.RUnlock()
-	needSize := q.ReturnsSizes || (q.KeysOnly && (len(q.Filters) > 0 || len(q.Orders) > 0))
+	if !q.KeysOnly {
+		return d.queryValues(ctx, q, keys, where), nil
+	}
+	needSize := q.ReturnsSizes || (len(q.Filters) > 0 || len(q.Orders) > 0)
 	i := 0
 	it := query.Iterator{
 		Next: func() (query.Result, bool) {
@@ -46,26 +59,15 @@ func (d *Datastore) Query(ctx context.Context, q query.Query) (query.Results, er
 				}
 				k := keys[i]
 				i++
-				key := ds.RawKey(k)
-				if q.KeysOnly {
-					e := query.Entry{Key: k, Size: -1}
-					if needSize {
-						n, err := d.GetSize(ctx, key)
-						if err == ds.ErrNotFound {
-							continue
-						}
-						e.Size = n
+				e := query.Entry{Key: k, Size: -1}
+				if needSize {
+					n, err := d.GetSize(ctx, ds.RawKey(k))
+					if err == ds.ErrNotFound {
+						continue
 					}
-					return query.Result{Entry: e}, true
+					e.Size = n
 				}
-				v, err := d.Get(ctx, key)
-				if err == ds.ErrNotFound {
-					continue
-				}
-				if err != nil {
-					return query.Result{Error: err}, true
-				}
-				return query.Result{Entry: query.Entry{Key: k, Value: v, Size: len(v)}}, true
+				return query.Result{Entry: e}, true
 			}
 			return query.Result{}, false
 		},
@@ -74,6 +76,61 @@ func (d *Datastore) Query(ctx context.Context, q query.Query) (query.Results, er
 	naive := q
 	naive.Prefix = "" // applied above
 	return query.ResultsReplaceQuery(query.NaiveQueryApply(naive, query.ResultsFromIterator(q, it)), q), nil
+}
+
+// queryChunk is how many keys a Query with values reads per GetMany.
+const queryChunk = 128
+
+// queryValues yields keys' values, read in disk order (where holds each
+// key's location in the snapshot) queryChunk at a time.
+func (d *Datastore) queryValues(ctx context.Context, q query.Query, keys []string, where []entry) query.Results {
+	order := make([]int, len(keys))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool {
+		ea, eb := where[order[a]], where[order[b]]
+		if ea.seg != eb.seg {
+			return ea.seg < eb.seg
+		}
+		return ea.off < eb.off
+	})
+	next := 0
+	var ready []query.Result
+	chunk := make([]ds.Key, 0, queryChunk)
+	it := query.Iterator{
+		Next: func() (query.Result, bool) {
+			for len(ready) == 0 {
+				if next >= len(order) {
+					return query.Result{}, false
+				}
+				chunk = chunk[:0]
+				for ; next < len(order) && len(chunk) < queryChunk; next++ {
+					chunk = append(chunk, ds.RawKey(keys[order[next]]))
+				}
+				err := d.GetMany(ctx, chunk, func(i int, v []byte, err error) {
+					switch {
+					case err == ds.ErrNotFound: // deleted after the snapshot
+					case err != nil:
+						ready = append(ready, query.Result{Error: err})
+					default:
+						ready = append(ready, query.Result{Entry: query.Entry{Key: chunk[i].String(), Value: v, Size: len(v)}})
+					}
+				})
+				if err != nil {
+					next = len(order)
+					ready = append(ready, query.Result{Error: err})
+				}
+			}
+			r := ready[0]
+			ready = ready[1:]
+			return r, true
+		},
+		Close: func() error { return nil },
+	}
+	naive := q
+	naive.Prefix = "" // applied by the snapshot
+	return query.ResultsReplaceQuery(query.NaiveQueryApply(naive, query.ResultsFromIterator(q, it)), q)
 }
 
 // batch collects writes until Commit, which writes them as one atomic group.

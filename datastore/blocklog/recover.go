@@ -221,7 +221,17 @@ func (d *Datastore) recover() error {
 				return fmt.Errorf("blocklog: read %s: %w", s.path, err)
 			}
 			if bad != nil {
-				return fmt.Errorf("blocklog: sealed segment %s is damaged at offset %d of %d: %v", s.path, end, size, bad)
+				// Sealing cuts the zero-filled tail before the next segment
+				// exists; should one remain, it holds nothing.
+				zero, zerr := zeroTail(s.f, end, size)
+				if zerr != nil || !zero {
+					return fmt.Errorf("blocklog: sealed segment %s is damaged at offset %d of %d: %v", s.path, end, size, bad)
+				}
+				log.Warnw("cutting a sealed segment's zero-filled tail", "segment", s.path, "at", end, "zeros", size-end)
+				if err := os.Truncate(s.path, end); err != nil {
+					return fmt.Errorf("blocklog: truncate %s to %d: %w", s.path, end, err)
+				}
+				s.size.Store(end)
 			}
 			needHint = append(needHint, s)
 			continue
@@ -231,7 +241,18 @@ func (d *Datastore) recover() error {
 		if err != nil {
 			return fmt.Errorf("blocklog: read %s: %w", s.path, err)
 		}
+		s.reserved, s.zeroed = end, end
 		if bad != nil || end < size {
+			// Zeros from end to the end of the file are the tail the
+			// preallocator filled (prealloc.go): the log's clean end.
+			if zero, err := zeroTail(s.f, end, size); err != nil {
+				return fmt.Errorf("blocklog: read %s: %w", s.path, err)
+			} else if zero {
+				s.size.Store(end)
+				s.zeroed, s.durable = size, size
+				d.active = s
+				continue
+			}
 			log.Warnw("truncating the log's torn tail", "segment", s.path, "at", end, "dropped", size-end, "reason", bad)
 			if err := s.f.Truncate(end); err != nil {
 				return fmt.Errorf("blocklog: truncate %s to %d: %w", s.path, end, err)

@@ -7,7 +7,9 @@ import (
 
 type counters struct {
 	groups, groupOps, groupBytes, maxGroupOps atomic.Uint64
-	syncs                                     atomic.Uint64
+	syncs, syncNanos                          atomic.Uint64
+	inPlaceGroups                             atomic.Uint64
+	preallocBytes, preallocFailures           atomic.Uint64
 	compactions, compactReclaimed             atomic.Uint64
 	compactFailures                           atomic.Uint64
 	truncated                                 atomic.Uint64
@@ -36,8 +38,21 @@ type Stats struct {
 	GroupedOps  uint64 `json:"groupedOps"`
 	GroupBytes  uint64 `json:"groupBytes"`
 	MaxGroupOps uint64 `json:"maxGroupOps"`
-	// Syncs is the number of fsyncs of the active segment.
-	Syncs uint64 `json:"syncs"`
+	// Syncs is the number of fsyncs of the active segment; SyncTime the
+	// time they took in all (SyncTime/Syncs is the mean flush latency).
+	Syncs    uint64        `json:"syncs"`
+	SyncTime time.Duration `json:"syncTime"`
+	// InPlaceGroups is the number of group commits written entirely into
+	// the active segment's zero-filled, synced tail (Options.Sync), whose
+	// flush therefore had no metadata to write.
+	InPlaceGroups uint64 `json:"inPlaceGroups"`
+	// PreallocatedBytes is the zero-filled tail of the active segment not
+	// yet written over (part of the disk space, not of DiskBytes);
+	// ZeroFilledBytes the zeros written in all; PreallocFailures the
+	// segments whose filling failed (a full disk), whose groups append.
+	PreallocatedBytes int64  `json:"preallocatedBytes"`
+	ZeroFilledBytes   uint64 `json:"zeroFilledBytes"`
+	PreallocFailures  uint64 `json:"preallocFailures"`
 	// Compactions is the number of segments rewritten or removed;
 	// CompactedBytes the bytes that freed; CompactionFailures the passes
 	// that failed (logged).
@@ -55,6 +70,8 @@ func (d *Datastore) Stats() Stats {
 	st := Stats{
 		Groups: d.st.groups.Load(), GroupedOps: d.st.groupOps.Load(), GroupBytes: d.st.groupBytes.Load(),
 		MaxGroupOps: d.st.maxGroupOps.Load(), Syncs: d.st.syncs.Load(),
+		SyncTime: time.Duration(d.st.syncNanos.Load()), InPlaceGroups: d.st.inPlaceGroups.Load(),
+		ZeroFilledBytes: d.st.preallocBytes.Load(), PreallocFailures: d.st.preallocFailures.Load(),
 		Compactions: d.st.compactions.Load(), CompactedBytes: d.st.compactReclaimed.Load(),
 		CompactionFailures: d.st.compactFailures.Load(),
 		TruncatedBytes:     d.st.truncated.Load(), OpenTime: time.Duration(d.st.openTime.Load()),
@@ -68,6 +85,11 @@ func (d *Datastore) Stats() Stats {
 		st.LiveBytes += s.live
 		st.TombstoneBytes += s.tomb
 		st.GarbageBytes += sz - segHeaderSize - s.live
+	}
+	if a := d.active; a != nil {
+		a.zmu.Lock()
+		st.PreallocatedBytes = max(a.zeroed-a.size.Load(), 0)
+		a.zmu.Unlock()
 	}
 	return st
 }

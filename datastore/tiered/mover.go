@@ -26,9 +26,11 @@ var log = logging.Logger("highload/tiered")
 //     is under its low watermark.
 //
 // Every move is copy, sync the destination, update the index, delete the
-// source, sync the source, under the key's write lock; a crash in between
-// leaves the key in two tiers, which Open resolves. Moved bytes go through
-// a token bucket of MoverRate bytes per second.
+// source, sync the source, under the keys' write locks; a crash in between
+// leaves a key in two tiers, which Open resolves. Keys move in batches of up
+// to 32 keys or 4 MiB (moveMany): read from the source in one pass, one
+// child batch and one sync per side. Moved bytes go through a token bucket
+// of MoverRate bytes per second.
 
 const (
 	// demoteCandidates bounds the keys one demotion pass ranks.
@@ -78,41 +80,59 @@ func (d *Datastore) moverPass(ctx context.Context, lim *rate.Limiter) error {
 }
 
 func (d *Datastore) promotePass(ctx context.Context, lim *rate.Limiter) error {
+	// Drain the queue (each key once), grouped by the tier the key is in.
+	bySource := make([][]ds.Key, len(d.tiers))
+	seen := map[ds.Key]bool{}
+drain:
 	for {
-		var key ds.Key
 		select {
-		case key = <-d.promote:
+		case key := <-d.promote:
+			e, ok := d.idx.get(hashKey(key))
+			if ok && e.tier() > 0 && !seen[key] {
+				seen[key] = true
+				bySource[e.tier()] = append(bySource[e.tier()], key)
+			}
 		default:
-			return nil
+			break drain
 		}
-		h := hashKey(key)
-		e, ok := d.idx.get(h)
-		if !ok || e.tier() == 0 {
+	}
+	for ti, queued := range bySource {
+		if len(queued) == 0 {
 			continue
 		}
-		from, to := d.tiers[e.tier()], d.tiers[e.tier()-1]
-		if to.Capacity > 0 {
-			used, err := to.used(ctx)
+		from, to := d.tiers[ti], d.tiers[ti-1]
+		for len(queued) > 0 && ctx.Err() == nil {
+			var used uint64
+			if to.Capacity > 0 {
+				var err error
+				if used, err = to.used(ctx); err != nil {
+					return err
+				}
+			}
+			var keys []ds.Key
+			var size int64
+			for len(queued) > 0 && len(keys) < moveBatchKeys && size < moveBatchBytes {
+				key := queued[0]
+				queued = queued[1:]
+				n, err := from.Child.GetSize(ctx, key)
+				if err != nil {
+					continue
+				}
+				if to.Capacity > 0 && float64(used)+float64(size+int64(n)) > d.opts.HighWatermark*float64(to.Capacity) {
+					continue // no room: leave it where it is
+				}
+				keys = append(keys, key)
+				size += int64(n)
+			}
+			moved, _, err := d.moveMany(ctx, lim, keys, from, to)
+			d.promotions.Add(uint64(moved))
+			to.promoted.Add(uint64(moved))
 			if err != nil {
 				return err
 			}
-			n, err := from.Child.GetSize(ctx, key)
-			if err != nil {
-				continue
-			}
-			if float64(used)+float64(n) > d.opts.HighWatermark*float64(to.Capacity) {
-				continue // no room: leave it where it is
-			}
-		}
-		moved, err := d.move(ctx, lim, key, from, to)
-		if err != nil {
-			return err
-		}
-		if moved {
-			d.promotions.Add(1)
-			to.promoted.Add(1)
 		}
 	}
+	return nil
 }
 
 // candidate is a key ranked for demotion.
@@ -178,67 +198,157 @@ func (d *Datastore) demotePass(ctx context.Context, lim *rate.Limiter, from, to 
 	for i := len(order) - 1; i >= 0; i-- {
 		order[i] = heap.Pop(cold).(candidate)
 	}
-	for _, c := range order {
-		if need <= 0 || ctx.Err() != nil {
-			break
+	for i := 0; i < len(order) && need > 0 && ctx.Err() == nil; {
+		// The next batch: coldest first, until it covers what is left to
+		// free or holds moveBatchKeys keys or moveBatchBytes.
+		var keys []ds.Key
+		var size int64
+		for ; i < len(order) && len(keys) < moveBatchKeys && size < min(need, moveBatchBytes); i++ {
+			n, err := from.Child.GetSize(ctx, order[i].key)
+			if err != nil {
+				continue
+			}
+			keys = append(keys, order[i].key)
+			size += int64(n)
 		}
-		n, err := from.Child.GetSize(ctx, c.key)
-		if err != nil {
-			continue
-		}
-		moved, err := d.move(ctx, lim, c.key, from, to)
+		moved, bytes, err := d.moveMany(ctx, lim, keys, from, to)
+		need -= bytes
+		d.demotions.Add(uint64(moved))
+		from.demoted.Add(uint64(moved))
 		if err != nil {
 			return err
-		}
-		if moved {
-			need -= int64(n)
-			d.demotions.Add(1)
-			from.demoted.Add(1)
 		}
 	}
 	return nil
 }
 
-// move copies key's stored bytes from one tier to another, syncs, points
-// the index at the destination, then deletes and syncs the source. It
-// returns false if the key is no longer in from.
-func (d *Datastore) move(ctx context.Context, lim *rate.Limiter, key ds.Key, from, to *durable) (bool, error) {
-	h := hashKey(key)
-	mu := d.stripe(h)
-	mu.Lock()
-	defer mu.Unlock()
-	e, ok := d.idx.get(h)
-	if !ok || e.tier() != from.n {
-		return false, nil
+// A move batch: at most moveBatchKeys keys and about moveBatchBytes.
+// moveBatchKeys is a variable so that BenchmarkMoverDemote can compare
+// batches of one key (the mover before batching).
+var moveBatchKeys = 32
+
+const moveBatchBytes = 4 << 20
+
+// moveMany moves keys from one tier to another as one batch, under the
+// keys' write locks: it reads them from the source tier in one pass
+// (readTier: blocklog reads them in disk order), writes them to the
+// destination in one child batch and syncs it once, points the index at
+// the destination, then deletes them from the source in one batch and
+// syncs it once. The order is that of move, so a crash leaves each key
+// whole in at least one tier, and Open resolves a key left in two; but the
+// two syncs are paid once per batch, not once per key. It returns how many
+// keys and stored bytes it moved; keys no longer in from are skipped.
+func (d *Datastore) moveMany(ctx context.Context, lim *rate.Limiter, keys []ds.Key, from, to *durable) (int, int64, error) {
+	if len(keys) == 0 {
+		return 0, 0, nil
 	}
-	v, err := from.Child.Get(ctx, key)
-	if errors.Is(err, ds.ErrNotFound) {
-		return false, nil
+	hs := make([]uint64, len(keys))
+	for i, k := range keys {
+		hs[i] = hashKey(k)
 	}
-	if err != nil {
-		return false, fmt.Errorf("tiered: mover: read %s from tier %s: %w", key, from.Name, err)
-	}
-	if lim != nil {
-		if err := lim.WaitN(ctx, min(len(v), lim.Burst())); err != nil {
-			return false, err
+	unlock := d.lockStripes(hs)
+	defer unlock()
+	var idxs []int
+	for i, h := range hs {
+		if e, ok := d.idx.get(h); ok && e.tier() == from.n {
+			idxs = append(idxs, i)
 		}
 	}
-	if err := to.Child.Put(ctx, key, v); err != nil {
-		return false, fmt.Errorf("tiered: mover: write %s to tier %s: %w", key, to.Name, err)
+	vals := make([][]byte, len(keys))
+	var readErr error
+	err := d.readTier(ctx, from, keys, idxs, func(i int, v []byte, err error) {
+		if err != nil && !errors.Is(err, ds.ErrNotFound) && readErr == nil {
+			readErr = fmt.Errorf("tiered: mover: %w", err)
+		}
+		vals[i] = v
+	})
+	if err == nil {
+		err = readErr
 	}
-	if err := to.Child.Sync(ctx, key); err != nil {
-		return false, fmt.Errorf("tiered: mover: sync %s in tier %s: %w", key, to.Name, err)
+	if err != nil {
+		return 0, 0, err
 	}
-	d.idx.place(h, to.n, e.state())
-	to.tracked.Add(int64(len(v)))
-	if err := from.Child.Delete(ctx, key); err != nil {
-		return true, fmt.Errorf("tiered: mover: delete %s from tier %s: %w", key, from.Name, err)
+	var batch []int
+	var total int64
+	for _, i := range idxs {
+		if vals[i] != nil {
+			batch = append(batch, i)
+			total += int64(len(vals[i]))
+		}
 	}
-	from.tracked.Add(-int64(len(v)))
-	if err := from.Child.Sync(ctx, key); err != nil {
-		return true, fmt.Errorf("tiered: mover: sync %s in tier %s: %w", key, from.Name, err)
+	if len(batch) == 0 {
+		return 0, 0, nil
 	}
-	return true, nil
+	if lim != nil {
+		for left := total; left > 0; {
+			n := min(left, int64(lim.Burst()))
+			if err := lim.WaitN(ctx, int(n)); err != nil {
+				return 0, 0, err
+			}
+			left -= n
+		}
+	}
+	root := ds.NewKey("/")
+	if err := writeBatch(ctx, to.Child, func(put func(ds.Key, []byte) error) error {
+		for _, i := range batch {
+			if err := put(keys[i], vals[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil); err != nil {
+		return 0, 0, fmt.Errorf("tiered: mover: write %d blocks to tier %s: %w", len(batch), to.Name, err)
+	}
+	if err := to.Child.Sync(ctx, root); err != nil {
+		return 0, 0, fmt.Errorf("tiered: mover: sync tier %s: %w", to.Name, err)
+	}
+	for _, i := range batch {
+		e, _ := d.idx.get(hs[i])
+		d.idx.place(hs[i], to.n, e.state())
+		to.tracked.Add(int64(len(vals[i])))
+	}
+	if err := writeBatch(ctx, from.Child, nil, func(del func(ds.Key) error) error {
+		for _, i := range batch {
+			if err := del(keys[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return len(batch), total, fmt.Errorf("tiered: mover: delete %d blocks from tier %s: %w", len(batch), from.Name, err)
+	}
+	from.tracked.Add(-total)
+	if err := from.Child.Sync(ctx, root); err != nil {
+		return len(batch), total, fmt.Errorf("tiered: mover: sync tier %s: %w", from.Name, err)
+	}
+	return len(batch), total, nil
+}
+
+// writeBatch runs puts or deletes against child in one batch if it is
+// Batching, else one call at a time.
+func writeBatch(ctx context.Context, child ds.Datastore,
+	puts func(put func(ds.Key, []byte) error) error, dels func(del func(ds.Key) error) error) error {
+	put := func(k ds.Key, v []byte) error { return child.Put(ctx, k, v) }
+	del := func(k ds.Key) error { return child.Delete(ctx, k) }
+	var b ds.Batch
+	if bc, ok := child.(ds.Batching); ok {
+		var err error
+		if b, err = bc.Batch(ctx); err != nil {
+			return err
+		}
+		put = func(k ds.Key, v []byte) error { return b.Put(ctx, k, v) }
+		del = func(k ds.Key) error { return b.Delete(ctx, k) }
+	}
+	var err error
+	if puts != nil {
+		err = puts(put)
+	} else {
+		err = dels(del)
+	}
+	if err != nil || b == nil {
+		return err
+	}
+	return b.Commit(ctx)
 }
 
 // Settle runs mover passes, without the rate limit, until nothing moves or
