@@ -390,32 +390,59 @@ func (p *Policy) MessageReceived(id peer.ID, m bsmsg.BitSwapMessage) {
 	}
 }
 
-// hold makes a non-priority peer whose breaker is open wait before boxo
-// handles its wantlist: until the breaker leaves the open state, at most
-// cfg.Hold. boxo calls the tracer from the goroutine that reads the peer's
-// stream, before the server sees the message, so the wait is back-pressure
-// on that one stream: the peer's next wantlists wait in its flow-control
-// window (then hit its own send timeout) instead of being parsed, filtered
-// and answered with a DONT_HAVE per want at the rate they are sent. That
-// work, not the blocks, is what a flood of missing CIDs costs a server, and
-// it ran on the same two cores and through the same engine lock and
-// blockstore workers as the priority peers' wants. Other peers' streams
-// are not touched, and a message carrying blocks or presences (the peer
-// serving us) is never held.
+// holdPoll is how often a wantlist held for its peer's backlog checks
+// whether the backlog has drained.
+const holdPoll = 20 * time.Millisecond
+
+// hold makes a non-priority peer wait, at most cfg.Hold, before boxo
+// handles its wantlist, when the policy would shed that wantlist anyway:
+//
+//   - its breaker is open: until it leaves the open state;
+//   - it already has its live pending limit of entries queued (the
+//     backlog rule would answer every new want DONT_HAVE): until the
+//     server has answered enough of them to bring it under the limit.
+//
+// boxo calls the tracer from the goroutine that reads the peer's stream,
+// before the server sees the message, so the wait is back-pressure on that
+// one stream: the peer's next wantlists wait in its flow-control window
+// (then hit its own send timeout) instead of being parsed, filtered and
+// answered with a DONT_HAVE per want at the rate they are sent. That work,
+// not the blocks, is what a flood of missing CIDs costs a server, and it
+// ran on the same cores and through the same engine lock and blockstore
+// workers as the priority peers' wants. A peer is served as fast as the
+// class shares let the server answer it, and asks no faster. Other peers'
+// streams are not touched, and a message carrying blocks or presences (the
+// peer serving us) is never held.
 func (p *Policy) hold(id peer.ID) {
-	if p.cfg.Hold <= 0 || p.ClassOf(id) == ClassPriority {
+	if p.cfg.Hold <= 0 {
+		return
+	}
+	c := p.ClassOf(id)
+	if c == ClassPriority {
 		return
 	}
 	v, ok := p.peers.Load(id)
 	if !ok {
 		return
 	}
-	d := min(v.(*peerState).br.OpenFor(p.now()), p.cfg.Hold)
-	if d <= 0 {
+	st := v.(*peerState)
+	now := p.now()
+	if d := min(st.br.OpenFor(now), p.cfg.Hold); d > 0 {
+		p.held.Add(1)
+		p.sleep(p.ctx, d)
+		return
+	}
+	over := func() bool {
+		lim := p.lim.Load().pending[c]
+		return lim > 0 && st.pending.Load() >= lim
+	}
+	if !over() {
 		return
 	}
 	p.held.Add(1)
-	p.sleep(p.ctx, d)
+	for end := now.Add(p.cfg.Hold); over() && p.now().Before(end) && p.ctx.Err() == nil; {
+		p.sleep(p.ctx, holdPoll)
+	}
 }
 
 // sleepCtx waits d or until ctx ends.

@@ -370,7 +370,7 @@ func wantlist(n int) bsmsg.BitSwapMessage {
 	return m
 }
 
-func TestHoldBackPressuresOpenBreakersOnly(t *testing.T) {
+func TestHoldBackPressuresOpenBreakers(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PeerRate[ClassUnknown] = 100
 	cfg.PeerPending[ClassUnknown] = 0
@@ -469,5 +469,46 @@ func TestHoldOffAndEndsWithClose(t *testing.T) {
 	bad.Hold = -time.Second
 	if _, err := New(bad); err == nil || !errors.Is(err, ErrConfig) {
 		t.Fatalf("negative Hold: err %v", err)
+	}
+}
+
+func TestHoldWaitsForTheBacklogToDrain(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PeerPending[ClassUnknown] = 100
+	cfg.PeerRate[ClassUnknown] = 0
+	cfg.Hold = time.Second
+	var p *Policy
+	var clk *clock
+	polls := 0
+	busy := peer.ID("busy")
+	p, clk = newTestPolicy(t, cfg, withSleep(func(_ context.Context, d time.Duration) {
+		polls++
+		clk.add(d)
+		if polls == 3 {
+			sent(p, busy, 60) // the server answers part of the backlog
+		}
+	}))
+	if got := want(p, busy, 99); got != 99 {
+		t.Fatalf("admitted %d of 99", got)
+	}
+	p.MessageReceived(busy, wantlist(10)) // 99 queued: under the limit
+	if polls != 0 {
+		t.Fatalf("under the pending limit: %d polls", polls)
+	}
+	want(p, busy, 1) // 100 queued: at the limit
+	p.MessageReceived(busy, wantlist(10))
+	if polls != 3 {
+		t.Fatalf("held for %d polls, want 3 (until the server answered 60)", polls)
+	}
+	// Nothing drains: the hold gives up after cfg.Hold.
+	want(p, busy, 60)
+	polls = 10
+	start := clk.now()
+	p.MessageReceived(busy, wantlist(10))
+	if waited := clk.now().Sub(start); waited < cfg.Hold || waited > cfg.Hold+holdPoll {
+		t.Fatalf("held %v with nothing drained, want Hold (%v)", waited, cfg.Hold)
+	}
+	if got := p.Stats().Held; got != 2 {
+		t.Fatalf("Stats().Held = %d, want 2", got)
 	}
 }
