@@ -67,10 +67,11 @@ type Config struct {
 	GoodMinBlocks int
 	// Tick is how often load, limits and global breakers are updated.
 	Tick time.Duration
-	// Hold is the longest one wantlist of a non-priority peer whose
-	// breaker is open waits before boxo handles it (0: no hold). The wait
-	// is back-pressure on that peer's stream: its flood is not parsed,
-	// looked up and answered at the rate it is sent.
+	// Hold is the longest one wantlist of a non-priority peer waits before
+	// boxo handles it when the peer's breaker is open or the peer is at its
+	// live pending limit (0: no hold). The wait is back-pressure on that
+	// peer's stream: its flood is not parsed, looked up and answered at the
+	// rate it is sent.
 	Hold time.Duration
 }
 
