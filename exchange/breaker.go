@@ -142,6 +142,18 @@ func (b *Breaker) Trip(now time.Time) {
 	b.set(Open, now)
 }
 
+// OpenFor returns how much longer the breaker stays open at now (0 when it
+// is not open).
+func (b *Breaker) OpenFor(now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.advance(now)
+	if b.state != Open {
+		return 0
+	}
+	return b.cooldown - now.Sub(b.since)
+}
+
 // Reset closes the breaker at once and forgets its past trips.
 func (b *Breaker) Reset(now time.Time) {
 	b.mu.Lock()

@@ -67,6 +67,12 @@ type Config struct {
 	GoodMinBlocks int
 	// Tick is how often load, limits and global breakers are updated.
 	Tick time.Duration
+	// Hold is the longest one wantlist of a non-priority peer waits before
+	// boxo handles it when the peer's breaker is open or the peer is at its
+	// live pending limit (0: no hold). The wait is back-pressure on that
+	// peer's stream: its flood is not parsed, looked up and answered at the
+	// rate it is sent.
+	Hold time.Duration
 }
 
 // DefaultConfig returns the defaults: priority peers unlimited, good peers
@@ -83,6 +89,7 @@ func DefaultConfig() Config {
 		MaxEntries:     16384,
 		GoodMinBlocks:  16,
 		Tick:           200 * time.Millisecond,
+		Hold:           time.Second,
 	}
 }
 
@@ -121,6 +128,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: GoodMinBlocks = %d, want > 0", ErrConfig, c.GoodMinBlocks)
 	case c.Tick <= 0:
 		return fmt.Errorf("%w: Tick = %v, want > 0", ErrConfig, c.Tick)
+	case c.Hold < 0:
+		return fmt.Errorf("%w: Hold = %v is negative", ErrConfig, c.Hold)
 	}
 	return nil
 }

@@ -31,6 +31,8 @@ var (
 		"Peer breaker trips by fault.", []string{"fault"}, nil)
 	malformedDesc = prometheus.NewDesc("highload_bitswap_malformed_messages_total",
 		"Malformed or oversized wantlists received.", nil, nil)
+	heldDesc = prometheus.NewDesc("highload_bitswap_held_messages_total",
+		"Wantlists of peers with an open breaker held back before the server handled them.", nil, nil)
 )
 
 // Collector reports a policy's [Stats] as highload_bitswap_* metrics at
@@ -46,7 +48,7 @@ func NewCollector(stats func() Stats) *Collector { return &Collector{stats: stat
 // Describe sends the collector's descriptors.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{queueDesc, peersDesc, acceptedDesc, servedDesc, shedDesc, activeDesc,
-		rateDesc, pendLimDesc, loadDesc, brPeersDesc, globalDesc, transDesc, tripsDesc, malformedDesc} {
+		rateDesc, pendLimDesc, loadDesc, brPeersDesc, globalDesc, transDesc, tripsDesc, malformedDesc, heldDesc} {
 		ch <- d
 	}
 }
@@ -84,6 +86,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(tripsDesc, cnt, float64(s.Trips[f.String()]), f.String())
 	}
 	ch <- prometheus.MustNewConstMetric(malformedDesc, cnt, float64(s.Malformed))
+	ch <- prometheus.MustNewConstMetric(heldDesc, cnt, float64(s.Held))
 }
 
 func b2f(b bool) float64 {

@@ -135,6 +135,10 @@ type Policy struct {
 
 	onTrip atomic.Pointer[func(peer.ID, Fault)]
 
+	held  atomic.Uint64                              // wantlists held back (see hold)
+	sleep func(ctx context.Context, d time.Duration) // waits d or until ctx ends
+
+	ctx       context.Context // ends with Close; bounds holds
 	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
@@ -155,6 +159,11 @@ func WithPressure(level func() int) Option { return func(p *Policy) { p.pressure
 // exceeds what the server can hold.
 func WithQueueCap(n int) Option { return func(p *Policy) { p.queueCap.Store(int64(n)) } }
 
+// withSleep replaces the hold's wait (for tests).
+func withSleep(f func(context.Context, time.Duration)) Option {
+	return func(p *Policy) { p.sleep = f }
+}
+
 // withoutLoop keeps New from starting the sampler (tests drive it).
 func withoutLoop() Option { return func(p *Policy) { p.done = nil } }
 
@@ -164,7 +173,8 @@ func New(cfg Config, opts ...Option) (*Policy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Policy{cfg: cfg, now: time.Now, pressure: func() int { return 0 }, done: make(chan struct{})}
+	p := &Policy{cfg: cfg, now: time.Now, pressure: func() int { return 0 }, done: make(chan struct{}), sleep: sleepCtx}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.queueCap.Store(1024)
 	for c := Class(0); c < NumClasses; c++ {
 		p.minShare[c].Store(int64(cfg.MinShare[c]))
@@ -179,10 +189,8 @@ func New(cfg Config, opts ...Option) (*Policy, error) {
 		o(p)
 	}
 	p.sample(p.now())
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
 	if p.done != nil {
-		go p.loop(ctx)
+		go p.loop(p.ctx)
 	}
 	return p, nil
 }
@@ -376,6 +384,74 @@ func (p *Policy) MessageReceived(id peer.ID, m bsmsg.BitSwapMessage) {
 	if bad {
 		p.malformed.Add(1)
 		p.strike(id, FaultGarbage)
+	}
+	if len(wl) > 0 && len(m.Blocks()) == 0 && len(m.BlockPresences()) == 0 {
+		p.hold(id)
+	}
+}
+
+// holdPoll is how often a wantlist held for its peer's backlog checks
+// whether the backlog has drained.
+const holdPoll = 20 * time.Millisecond
+
+// hold makes a non-priority peer wait, at most cfg.Hold, before boxo
+// handles its wantlist, when the policy would shed that wantlist anyway:
+//
+//   - its breaker is open: until it leaves the open state;
+//   - it already has its live pending limit of entries queued (the
+//     backlog rule would answer every new want DONT_HAVE): until the
+//     server has answered enough of them to bring it under the limit.
+//
+// boxo calls the tracer from the goroutine that reads the peer's stream,
+// before the server sees the message, so the wait is back-pressure on that
+// one stream: the peer's next wantlists wait in its flow-control window
+// (then hit its own send timeout) instead of being parsed, filtered and
+// answered with a DONT_HAVE per want at the rate they are sent. That work,
+// not the blocks, is what a flood of missing CIDs costs a server, and it
+// ran on the same cores and through the same engine lock and blockstore
+// workers as the priority peers' wants. A peer is served as fast as the
+// class shares let the server answer it, and asks no faster. Other peers'
+// streams are not touched, and a message carrying blocks or presences (the
+// peer serving us) is never held.
+func (p *Policy) hold(id peer.ID) {
+	if p.cfg.Hold <= 0 {
+		return
+	}
+	c := p.ClassOf(id)
+	if c == ClassPriority {
+		return
+	}
+	v, ok := p.peers.Load(id)
+	if !ok {
+		return
+	}
+	st := v.(*peerState)
+	now := p.now()
+	if d := min(st.br.OpenFor(now), p.cfg.Hold); d > 0 {
+		p.held.Add(1)
+		p.sleep(p.ctx, d)
+		return
+	}
+	over := func() bool {
+		lim := p.lim.Load().pending[c]
+		return lim > 0 && st.pending.Load() >= lim
+	}
+	if !over() {
+		return
+	}
+	p.held.Add(1)
+	for end := now.Add(p.cfg.Hold); over() && p.now().Before(end) && p.ctx.Err() == nil; {
+		p.sleep(p.ctx, holdPoll)
+	}
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 

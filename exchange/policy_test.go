@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -358,4 +359,156 @@ func TestCloseTwice(t *testing.T) {
 	}
 	p.Close()
 	p.Close()
+}
+
+// wantlist is a wantlist message asking for n CIDs.
+func wantlist(n int) bsmsg.BitSwapMessage {
+	m := bsmsg.New(true)
+	for i := 0; i < n; i++ {
+		m.AddEntry(testCID(i), 1, pb.Message_Wantlist_Block, true)
+	}
+	return m
+}
+
+func TestHoldBackPressuresOpenBreakers(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PeerRate[ClassUnknown] = 100
+	cfg.PeerPending[ClassUnknown] = 0
+	cfg.Breaker.Cooldown = 5 * time.Second
+	cfg.Hold = time.Second
+	var waits []time.Duration
+	p, clk := newTestPolicy(t, cfg, withSleep(func(_ context.Context, d time.Duration) { waits = append(waits, d) }))
+	flooder, calm, prio := peer.ID("flooder"), peer.ID("calm"), peer.ID("prio")
+	p.SetPriorityPeers([]peer.ID{prio})
+
+	// Closed breakers: nobody waits.
+	p.MessageReceived(flooder, wantlist(10))
+	p.MessageReceived(calm, wantlist(10))
+	if len(waits) != 0 {
+		t.Fatalf("closed breakers held %v", waits)
+	}
+	want(p, flooder, 101) // over the rate: trips
+	if s := p.peer(flooder).br.Snapshot(clk.now()).State; s != Open {
+		t.Fatalf("flooder's breaker is %s, want open", s)
+	}
+	p.MessageReceived(flooder, wantlist(10))
+	if len(waits) != 1 || waits[0] != time.Second {
+		t.Fatalf("open breaker, 5 s left: waits %v, want [1s] (capped by Hold)", waits)
+	}
+	// Near the end of the cooldown the wait is what is left of it.
+	clk.add(4700 * time.Millisecond)
+	p.MessageReceived(flooder, wantlist(10))
+	if len(waits) != 2 || waits[1] != 300*time.Millisecond {
+		t.Fatalf("300 ms left: waits %v", waits)
+	}
+	// A message carrying blocks (the peer serving us) is never held.
+	m := wantlist(1)
+	m.AddBlock(blocks.NewBlock([]byte("x")))
+	p.MessageReceived(flooder, m)
+	if len(waits) != 2 {
+		t.Fatalf("a message with blocks was held: %v", waits)
+	}
+	// Half-open: no hold.
+	clk.add(time.Second)
+	p.MessageReceived(flooder, wantlist(10))
+	if len(waits) != 2 {
+		t.Fatalf("half-open breaker held: %v", waits)
+	}
+	if got := p.Stats().Held; got != 2 {
+		t.Fatalf("Stats().Held = %d, want 2", got)
+	}
+
+	// A priority peer is never held, even with its breaker open (garbage).
+	p.ReportTimeout(prio)
+	p.ReportTimeout(prio)
+	p.ReportTimeout(prio)
+	if s := p.peer(prio).br.Snapshot(clk.now()).State; s != Open {
+		t.Fatalf("priority peer's breaker is %s after 3 timeouts, want open", s)
+	}
+	p.MessageReceived(prio, wantlist(10))
+	if len(waits) != 2 {
+		t.Fatalf("priority peer held: %v", waits)
+	}
+}
+
+func TestHoldOffAndEndsWithClose(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PeerRate[ClassUnknown] = 10
+	cfg.Hold = 0
+	held := 0
+	p, _ := newTestPolicy(t, cfg, withSleep(func(context.Context, time.Duration) { held++ }))
+	want(p, "flooder", 11)
+	p.MessageReceived("flooder", wantlist(10))
+	if held != 0 {
+		t.Fatal("Hold 0 held a message")
+	}
+
+	// The real wait ends when the policy closes.
+	cfg.Hold = time.Hour
+	cfg.Breaker.Cooldown, cfg.Breaker.MaxCooldown = time.Hour, time.Hour
+	q, _ := newTestPolicy(t, cfg)
+	want(q, "flooder", 11)
+	done := make(chan struct{})
+	go func() {
+		q.MessageReceived("flooder", wantlist(10))
+		close(done)
+	}()
+	for i := 0; q.Stats().Held == 0; i++ {
+		if i > 1000 {
+			t.Fatal("the message was not held")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	q.Close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a held message outlived Close")
+	}
+	bad := DefaultConfig()
+	bad.Hold = -time.Second
+	if _, err := New(bad); err == nil || !errors.Is(err, ErrConfig) {
+		t.Fatalf("negative Hold: err %v", err)
+	}
+}
+
+func TestHoldWaitsForTheBacklogToDrain(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PeerPending[ClassUnknown] = 100
+	cfg.PeerRate[ClassUnknown] = 0
+	cfg.Hold = time.Second
+	var p *Policy
+	var clk *clock
+	polls := 0
+	busy := peer.ID("busy")
+	p, clk = newTestPolicy(t, cfg, withSleep(func(_ context.Context, d time.Duration) {
+		polls++
+		clk.add(d)
+		if polls == 3 {
+			sent(p, busy, 60) // the server answers part of the backlog
+		}
+	}))
+	if got := want(p, busy, 99); got != 99 {
+		t.Fatalf("admitted %d of 99", got)
+	}
+	p.MessageReceived(busy, wantlist(10)) // 99 queued: under the limit
+	if polls != 0 {
+		t.Fatalf("under the pending limit: %d polls", polls)
+	}
+	want(p, busy, 1) // 100 queued: at the limit
+	p.MessageReceived(busy, wantlist(10))
+	if polls != 3 {
+		t.Fatalf("held for %d polls, want 3 (until the server answered 60)", polls)
+	}
+	// Nothing drains: the hold gives up after cfg.Hold.
+	want(p, busy, 60)
+	polls = 10
+	start := clk.now()
+	p.MessageReceived(busy, wantlist(10))
+	if waited := clk.now().Sub(start); waited < cfg.Hold || waited > cfg.Hold+holdPoll {
+		t.Fatalf("held %v with nothing drained, want Hold (%v)", waited, cfg.Hold)
+	}
+	if got := p.Stats().Held; got != 2 {
+		t.Fatalf("Stats().Held = %d, want 2", got)
+	}
 }

@@ -72,6 +72,9 @@ type Stats struct {
 	GlobalTransitions map[string]uint64 `json:"global_transitions"`
 	// Malformed counts malformed or oversized wantlists received.
 	Malformed uint64 `json:"malformed"`
+	// Held counts wantlists of peers with an open breaker that were held
+	// back before boxo handled them (Config.Hold).
+	Held uint64 `json:"held"`
 	// Peers lists priority peers and peers whose breaker is not closed
 	// (at most 32, most denied first).
 	Peers []PeerStats `json:"peers"`
@@ -88,7 +91,7 @@ func (p *Policy) Stats() Stats {
 		Load: lim.load, Pressure: lim.level, GlobalPending: p.globalPend.Load(),
 		BreakerPeers: map[string]int{}, Trips: map[string]uint64{},
 		PeerTransitions: map[string]uint64{}, GlobalTransitions: map[string]uint64{},
-		Malformed: p.malformed.Load(),
+		Malformed: p.malformed.Load(), Held: p.held.Load(),
 	}
 	var peers [NumClasses]int
 	p.peers.Range(func(k, v any) bool {

@@ -168,6 +168,7 @@ func exchangeConfig(r *hlconfig.BitswapConfig) (exchange.Config, []peer.ID, erro
 	c.Breaker.Cooldown = r.BreakerCooldown.WithDefault(5 * time.Second)
 	c.Breaker.MaxCooldown = r.BreakerMaxCooldown.WithDefault(time.Minute)
 	c.Breaker.Ramp = r.BreakerRamp.WithDefault(time.Second)
+	c.Hold = r.AbusiveHold.WithDefault(time.Second)
 	if c.Breaker.MaxCooldown < c.Breaker.Cooldown {
 		return c, nil, fmt.Errorf("Config.Bitswap.BreakerMaxCooldown %v is shorter than BreakerCooldown %v", c.Breaker.MaxCooldown, c.Breaker.Cooldown)
 	}

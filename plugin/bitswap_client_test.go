@@ -81,11 +81,11 @@ func TestProfileRaisesServerCapsKeepsUserValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := parse(t, c.Plugins.Plugins[Name].Config.(map[string]any))
-	if got := cfg.Bitswap.TargetMessageSize.WithDefault(0); got != 1<<20 {
-		t.Fatalf("TargetMessageSize %d, want 1MiB", got)
+	if got := cfg.Bitswap.TargetMessageSize.WithDefault(0); got != 256<<10 {
+		t.Fatalf("TargetMessageSize %d, want 256KiB", got)
 	}
-	if got := cfg.Bitswap.MaxOutstandingBytesPerPeer.WithDefault(0); got != 32<<20 {
-		t.Fatalf("MaxOutstandingBytesPerPeer %d, want 32MiB", got)
+	if got := cfg.Bitswap.MaxOutstandingBytesPerPeer.WithDefault(0); got != 4<<20 {
+		t.Fatalf("MaxOutstandingBytesPerPeer %d, want 4MiB", got)
 	}
 	if got := cfg.Bitswap.TaskWorkerCount.WithDefault(0); got != 16 {
 		t.Fatalf("TaskWorkerCount %d, want 16", got)

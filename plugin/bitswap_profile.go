@@ -34,12 +34,20 @@ func applyProvidePolicy(c *kconfig.Config) error {
 // Kubo's 16 KiB target each 16 KiB block is one message; measured with
 // the full profile on W2-sized fetches (docs/bitswap.md), three pairs gave
 // 4.5-4.7 s against 5.0-6.4 s, with a third less CPU on both daemons.
+//
+// The sizes are bounded by what the other side must hold: a fetcher reads
+// every message whole into a pooled buffer rounded up to a power of two,
+// so it holds about twice a peer's bytes in flight. 1 MiB messages with
+// 32 MiB per peer made a W1 fetcher's peak RSS 1.3-1.45x stock's and a W4
+// provider's 1.5x; 256 KiB messages (16 blocks of 16 KiB, one of 256 KiB,
+// as Kubo sends it) with 4 MiB per peer keep the batching of small blocks
+// and 16 large ones in flight (docs/bitswap.md, "Memory of the caps").
 var profileServerCaps = []struct {
 	key, kubo string
 	value     any
 }{
-	{"TargetMessageSize", "16KiB", "1MiB"},
-	{"MaxOutstandingBytesPerPeer", "1MiB", "32MiB"},
+	{"TargetMessageSize", "16KiB", "256KiB"},
+	{"MaxOutstandingBytesPerPeer", "1MiB", "4MiB"},
 	{"TaskWorkerCount", "8", 16.0}, // float64, as JSON decodes it
 }
 

@@ -74,6 +74,10 @@ type BitswapConfig struct {
 	BreakerRamp *kconfig.OptionalDuration `json:",omitempty" default:"1s" range:"10ms,1h" doc:"half-open: how often the admitted share doubles (1/8, 1/4, 1/2, closed)"`
 	// DisconnectAbusive closes the connection of a peer whose breaker trips.
 	DisconnectAbusive kconfig.Flag `default:"true" doc:"close the connection of a non-priority peer when its breaker trips"`
+	// AbusiveHold is the longest a wantlist from a non-priority peer waits
+	// before the server handles it when its breaker is open or it is at
+	// its pending limit (back-pressure on that peer's stream).
+	AbusiveHold *kconfig.OptionalDuration `json:",omitempty" default:"1s" range:"0s,1m" doc:"longest a wantlist of a non-priority peer with an open breaker or a full backlog waits before the server handles it (0s: off)"`
 	// Prefetch is the number of dag-pb links each fetch session asks for ahead of the caller.
 	Prefetch *kconfig.OptionalInteger `json:",omitempty" default:"0" range:"0,4096" doc:"client: links each fetch session asks for ahead of the walker, at most 16 MiB ahead (0: off)"`
 	// SimulateDontHaveOnTimeout makes the client count a want-block a peer

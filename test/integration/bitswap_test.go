@@ -95,6 +95,11 @@ func TestBitswapPolicyUnderFlood(t *testing.T) {
 	if s.ShedTotal() <= shedBefore {
 		t.Errorf("shed count did not keep rising under the flood: %d then %d", shedBefore, s.ShedTotal())
 	}
+	// Tripped flooders' wantlists wait in the tracer (AbusiveHold) before
+	// the server decodes their next ones.
+	if s.Held == 0 {
+		t.Errorf("no flood wantlist was held back: %+v", s)
+	}
 	found := false
 	for _, p := range s.Peers {
 		found = found || (p.ID == vip.PeerID().String() && p.Class == "priority")

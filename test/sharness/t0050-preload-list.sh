@@ -54,7 +54,7 @@ test_expect_success FROM_SOURCE_BIN 'it validates the plugin config' '
 test_expect_success FROM_SOURCE_BIN 'it knows the highload profile' '
 	hl_ipfs 0 config profile apply highload >apply.out &&
 	hl_ipfs 0 config Plugins.Plugins.highload.Config.Bitswap.MaxOutstandingBytesPerPeer >value &&
-	echo 32MiB >expected &&
+	echo 4MiB >expected &&
 	test_cmp expected value
 '
 
