@@ -74,8 +74,8 @@ type BitswapConfig struct {
 	BreakerRamp *kconfig.OptionalDuration `json:",omitempty" default:"1s" range:"10ms,1h" doc:"half-open: how often the admitted share doubles (1/8, 1/4, 1/2, closed)"`
 	// DisconnectAbusive closes the connection of a peer whose breaker trips.
 	DisconnectAbusive kconfig.Flag `default:"true" doc:"close the connection of a non-priority peer when its breaker trips"`
-	// Prefetch is the number of dag-pb links each fetch session asks for ahead of the caller.
-	Prefetch *kconfig.OptionalInteger `json:",omitempty" default:"0" range:"0,4096" doc:"client: links each fetch session asks for ahead of the walker, at most 16 MiB ahead (0: off)"`
+	// Prefetch is the most wants each fetch session keeps in flight, the caller's own included, asking for dag-pb links ahead of the caller.
+	Prefetch *kconfig.OptionalInteger `json:",omitempty" default:"0" range:"0,1024" doc:"client: wants each fetch session keeps in flight (the walker's included) by asking for links ahead of it, at most 16 MiB ahead (0: off)"`
 	// SimulateDontHaveOnTimeout makes the client count a want-block a peer
 	// has not answered within the DONT_HAVE timeout as a DONT_HAVE (boxo's
 	// behaviour, off by default here); 16 in a row drop the peer from the
