@@ -81,8 +81,8 @@ func TestProfileRaisesServerCapsKeepsUserValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := parse(t, c.Plugins.Plugins[Name].Config.(map[string]any))
-	if got := cfg.Bitswap.TargetMessageSize.WithDefault(0); got != 768<<10 {
-		t.Fatalf("TargetMessageSize %d, want 768KiB", got)
+	if got := cfg.Bitswap.TargetMessageSize.WithDefault(0); got != 256<<10 {
+		t.Fatalf("TargetMessageSize %d, want 256KiB", got)
 	}
 	if got := cfg.Bitswap.MaxOutstandingBytesPerPeer.WithDefault(0); got != 32<<20 {
 		t.Fatalf("MaxOutstandingBytesPerPeer %d, want 32MiB", got)

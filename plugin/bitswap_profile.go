@@ -35,18 +35,22 @@ func applyProvidePolicy(c *kconfig.Config) error {
 // the full profile on W2-sized fetches (docs/bitswap.md), three pairs gave
 // 4.5-4.7 s against 5.0-6.4 s, with a third less CPU on both daemons.
 //
-// The target is 768 KiB, not 1 MiB: the server fills a message until it
+// The target is 256 KiB, not 1 MiB: the server fills a message until it
 // reaches the target, so 1 MiB gave messages of 1 MiB plus framing (four
 // 256 KiB blocks, or 64 of 16 KiB), and the receiver reads each whole
 // message into a pooled buffer rounded up to a power of two (libp2p's
-// go-buffer-pool via go-msgio): 2 MiB per message in flight. 768 KiB
-// (three 256 KiB blocks, 48 of 16 KiB) stays inside 1 MiB buffers; the
-// fetcher's peak RSS on a 128 MiB fetch went from 153-160 MB to 142-150 MB.
+// go-buffer-pool via go-msgio): 2 MiB per message in flight. At 256 KiB a
+// 256 KiB block is one message (as with Kubo's 16 KiB target) and 16 KiB
+// blocks go 16 to a message. The fetcher's peak RSS on 128 MiB of 256 KiB
+// blocks: 153-160 MB at 1 MiB, 130-150 MB at 768 KiB, 128 MB at 256 KiB
+// (Kubo's caps: 112-116 MB); 64 MiB of 16 KiB blocks took 3.8-7.8 s at
+// 256 KiB against 6.7-8.2 s at 768 KiB and 9.0-9.3 s with Kubo's caps
+// (docs/bitswap.md, third pass).
 var profileServerCaps = []struct {
 	key, kubo string
 	value     any
 }{
-	{"TargetMessageSize", "16KiB", "768KiB"},
+	{"TargetMessageSize", "16KiB", "256KiB"},
 	{"MaxOutstandingBytesPerPeer", "1MiB", "32MiB"},
 	{"TaskWorkerCount", "8", 16.0}, // float64, as JSON decodes it
 }

@@ -13,7 +13,7 @@ KEY=Plugins.Plugins.highload
 ALL_DEFAULTS='Disabled=false
 Config.Bitswap.Enabled=true
 Config.Bitswap.MaxOutstandingBytesPerPeer="32MiB"
-Config.Bitswap.TargetMessageSize="768KiB"
+Config.Bitswap.TargetMessageSize="256KiB"
 Config.Bitswap.TaskWorkerCount=16
 Config.Bitswap.EngineTaskWorkerCount=8
 Config.Bitswap.EngineBlockstoreWorkerCount=128
