@@ -12,6 +12,8 @@
 //	go run ./bench                      # all workloads, 5 rounds
 //	go run ./bench -w W1,W2 -rounds 3
 //	go run ./bench -quick               # tiny sizes, 1 round: under 3 minutes
+//	go run ./bench -w W2 -rounds 1 -profile highload-log \
+//	    -config Plugins.Plugins.highload.Config.Bitswap.Prefetch=1024
 package main
 
 import (
@@ -63,7 +65,9 @@ func run() int {
 		out      = flag.String("out", "bench/results", "directory for the JSON and PNG results (relative paths are from the repo root)")
 		tmp      = flag.String("tmp", "", "parent directory of the per-round directories (default: $TMPDIR or /tmp)")
 		profiles = flag.String("profile", "highload", "init profiles of the highload variant, comma-separated (besides test), e.g. highload-log")
+		settings configFlag
 	)
+	flag.Var(&settings, "config", "Dotted.Path=JSON written into the highload variant's repos after init (repeatable), e.g.\nPlugins.Plugins.highload.Config.Bitswap.Prefetch=1024")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench [flags]\n\nworkloads:\n")
 		for _, w := range workload.All() {
@@ -126,7 +130,7 @@ func run() int {
 	res := runner.Run(ctx, runner.Options{
 		Workloads: ws,
 		Stock:     workload.Variant{Name: "stock", Bin: stock},
-		Highload:  workload.Variant{Name: "highload", Bin: ours, Profiles: profileList},
+		Highload:  workload.Variant{Name: "highload", Bin: ours, Profiles: profileList, Config: settings},
 		Rounds:    *rounds,
 		Quick:     *quick,
 		Tools:     built,
@@ -156,6 +160,26 @@ func run() int {
 		code = 1
 	}
 	return code
+}
+
+// configFlag collects -config settings.
+type configFlag []workload.Setting
+
+func (f *configFlag) String() string {
+	var parts []string
+	for _, s := range *f {
+		parts = append(parts, fmt.Sprintf("%s=%v", s.Path, s.Value))
+	}
+	return strings.Join(parts, " ")
+}
+
+func (f *configFlag) Set(v string) error {
+	s, err := workload.ParseSetting(v)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, s)
+	return nil
 }
 
 func fail(format string, args ...any) int {

@@ -106,6 +106,7 @@ type prefetchSession struct {
 	pending []cid.Cid          // links not asked for yet, oldest first
 	ahead   map[cid.Cid]*ahead // asked for, not claimed by the caller
 	live    int                // entries alive: in flight, or arrived and unclaimed
+	own     int                // the caller's own wants in flight on the inner session
 	flight  int                // entries in flight (not arrived)
 	cached  int64              // bytes of arrived, unclaimed blocks
 	nBlocks int64              // blocks arrived (for the average size)
@@ -126,11 +127,58 @@ func (s *prefetchSession) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block
 			return nil, ctx.Err()
 		}
 	}
+	s.ownWants(1)
 	b, err := s.inner.GetBlock(ctx, c)
+	s.ownWants(-1)
 	if err == nil {
 		s.links(b)
 	}
 	return b, err
+}
+
+// ownWants counts the caller's own wants in flight on the inner session;
+// they take room from the prefetch width (see budgetLocked). A want that
+// ends wakes the sender.
+func (s *prefetchSession) ownWants(d int) {
+	s.mu.Lock()
+	s.own += d
+	s.mu.Unlock()
+	if d < 0 {
+		select {
+		case s.room <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// countOwn passes in through, counting each block out of the caller's n
+// wants in flight, and the rest when in closes.
+func (s *prefetchSession) countOwn(ctx context.Context, in <-chan blocks.Block, n int) <-chan blocks.Block {
+	s.ownWants(n)
+	out := make(chan blocks.Block)
+	go func() {
+		defer close(out)
+		defer func() { s.ownWants(-n) }()
+		got := func() {
+			if n > 0 { // a duplicate block must not count twice
+				n--
+				s.ownWants(-1)
+			}
+		}
+		for b := range in {
+			got()
+			select {
+			case out <- b:
+			case <-ctx.Done():
+				// Drain so the inner session's sender never blocks.
+				for range in {
+					got()
+				}
+				return
+			}
+		}
+	}()
+	return out
 }
 
 // GetBlocks returns what of cs was fetched ahead (as it arrives) and
@@ -152,6 +200,7 @@ func (s *prefetchSession) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan b
 		if in, err = s.inner.GetBlocks(ctx, rest); err != nil {
 			return nil, err
 		}
+		in = s.countOwn(ctx, in, len(rest))
 	}
 	out := make(chan blocks.Block)
 	var wg sync.WaitGroup
@@ -203,6 +252,7 @@ func (s *prefetchSession) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan b
 			if err != nil {
 				return
 			}
+			ch = s.countOwn(ctx, ch, len(missed))
 			for b := range ch {
 				s.links(b)
 				if !send(b) {
@@ -320,9 +370,19 @@ func (s *prefetchSession) links(b blocks.Block) {
 }
 
 // budgetLocked is how many more wants may go out now: the width less the
-// live entries, and the byte budget less what is held and in flight.
+// live entries and the caller's own wants in flight, and the byte budget
+// less what is held and in flight.
+//
+// The width bounds the whole session's wants in flight, the caller's
+// included, because that is what the provider sees: a stock provider drops
+// wants past 1,024 queued for one peer (boxo's
+// MaxQueuedWantlistEntriesPerPeer) and ours answers DONT_HAVE past its
+// per-peer pending limit (UnknownPeerPending 512, lower under load), and
+// boxo's client keeps a want-block that got a DONT_HAVE (or no answer)
+// registered with that peer, so it is asked again only by the message
+// queue's 30 s rebroadcast (docs/bitswap.md, Prefetching).
 func (s *prefetchSession) budgetLocked() int {
-	n := s.p.width - s.live
+	n := s.p.width - s.live - s.own
 	avg := int64(16 << 10)
 	if s.nBlocks > 0 {
 		avg = max(s.nBytes/s.nBlocks, 1<<10)

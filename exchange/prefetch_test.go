@@ -76,8 +76,9 @@ func tree(m *memExchange, fanout, depth int, tag string) cid.Cid {
 }
 
 // walk fetches root's DAG through f the way a walker does: one GetBlock
-// per node, breadth first, decoding dag-pb links.
-func walk(t *testing.T, ctx context.Context, f bsexchange.Fetcher, root cid.Cid) int {
+// per node, breadth first, decoding dag-pb links. after, if given, runs
+// after each block with the count so far.
+func walk(t *testing.T, ctx context.Context, f bsexchange.Fetcher, root cid.Cid, after ...func(n int)) int {
 	t.Helper()
 	n := 0
 	queue := []cid.Cid{root}
@@ -92,6 +93,9 @@ func walk(t *testing.T, ctx context.Context, f bsexchange.Fetcher, root cid.Cid)
 			t.Fatalf("asked %s, got %s", c, b.Cid())
 		}
 		n++
+		for _, fn := range after {
+			fn(n)
+		}
 		if c.Type() == cid.DagProtobuf {
 			nd, err := merkledag.DecodeProtobuf(b.RawData())
 			if err != nil {
@@ -116,7 +120,16 @@ func TestPrefetchServesTheWalkerEachBlockOnce(t *testing.T) {
 	px := NewPrefetchExchange(m, bs, 64).(*PrefetchExchange)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if got := walk(t, ctx, px.NewSession(ctx), root); got != len(m.blocks) {
+	// The in-memory exchange answers at once, so a walker could outrun the
+	// prefetcher's goroutine on a loaded machine: let the prefetcher ask
+	// for the root's links before the walk goes on.
+	waitPrefetch := func(n int) {
+		deadline := time.Now().Add(10 * time.Second)
+		for n == 1 && px.Stats().Requested == 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if got := walk(t, ctx, px.NewSession(ctx), root, waitPrefetch); got != len(m.blocks) {
 		t.Fatalf("walked %d blocks, the DAG has %d", got, len(m.blocks))
 	}
 	m.mu.Lock()
@@ -221,5 +234,56 @@ func TestPrefetchBudgetBoundsBytesAhead(t *testing.T) {
 	s = &prefetchSession{p: &PrefetchExchange{width: 8}, live: 8}
 	if got := s.budgetLocked(); got != 0 {
 		t.Fatalf("width used up: budget %d, want 0", got)
+	}
+}
+
+func TestPrefetchWidthCountsTheCallersOwnWants(t *testing.T) {
+	s := &prefetchSession{p: &PrefetchExchange{width: 8}, live: 2, own: 3}
+	if got := s.budgetLocked(); got != 3 {
+		t.Fatalf("width 8, 2 prefetch entries, 3 of the caller's wants: budget %d, want 3", got)
+	}
+	s.own = 8
+	if got := s.budgetLocked(); got != 0 {
+		t.Fatalf("the caller's wants fill the width: budget %d, want 0", got)
+	}
+
+	// The caller's wants are counted while in flight and released when
+	// they end, with a block or without one (a missing block).
+	m := newMem()
+	root := tree(m, 4, 1, "o") // root + 4 leaves
+	nd, _ := merkledag.DecodeProtobuf(m.blocks[root].RawData())
+	leaves := []cid.Cid{nd.Links()[0].Cid, nd.Links()[1].Cid}
+	missing := blocks.NewBlock([]byte("nowhere")).Cid()
+	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	px := NewPrefetchExchange(m, bs, 8).(*PrefetchExchange)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := px.NewSession(ctx).(*prefetchSession)
+	ch, err := sess.GetBlocks(ctx, append(leaves, missing))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range ch {
+		n++
+	}
+	if n != len(leaves) {
+		t.Fatalf("got %d blocks, want %d", n, len(leaves))
+	}
+	if _, err := sess.GetBlock(ctx, missing); err == nil {
+		t.Fatal("GetBlock of a missing block: no error")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sess.mu.Lock()
+		own := sess.own
+		sess.mu.Unlock()
+		if own == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the caller's wants still counted after they ended: %d", own)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -42,6 +42,18 @@ func applyProvidePolicy(c *kconfig.Config) error {
 // provider's 1.5x; 256 KiB messages (16 blocks of 16 KiB, one of 256 KiB,
 // as Kubo sends it) with 4 MiB per peer keep the batching of small blocks
 // and 16 large ones in flight (docs/bitswap.md, "Memory of the caps").
+//
+// Why 256 KiB and not 1 MiB, measured on its own: the server fills a message until it
+// reaches the target, so 1 MiB gave messages of 1 MiB plus framing (four
+// 256 KiB blocks, or 64 of 16 KiB), and the receiver reads each whole
+// message into a pooled buffer rounded up to a power of two (libp2p's
+// go-buffer-pool via go-msgio): 2 MiB per message in flight. At 256 KiB a
+// 256 KiB block is one message (as with Kubo's 16 KiB target) and 16 KiB
+// blocks go 16 to a message. The fetcher's peak RSS on 128 MiB of 256 KiB
+// blocks: 153-160 MB at 1 MiB, 130-150 MB at 768 KiB, 128 MB at 256 KiB
+// (Kubo's caps: 112-116 MB); 64 MiB of 16 KiB blocks took 3.8-7.8 s at
+// 256 KiB against 6.7-8.2 s at 768 KiB and 9.0-9.3 s with Kubo's caps
+// (docs/bitswap.md, third pass).
 var profileServerCaps = []struct {
 	key, kubo string
 	value     any

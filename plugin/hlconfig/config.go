@@ -78,8 +78,8 @@ type BitswapConfig struct {
 	// before the server handles it when its breaker is open or it is at
 	// its pending limit (back-pressure on that peer's stream).
 	AbusiveHold *kconfig.OptionalDuration `json:",omitempty" default:"1s" range:"0s,1m" doc:"longest a wantlist of a non-priority peer with an open breaker or a full backlog waits before the server handles it (0s: off)"`
-	// Prefetch is the number of dag-pb links each fetch session asks for ahead of the caller.
-	Prefetch *kconfig.OptionalInteger `json:",omitempty" default:"0" range:"0,4096" doc:"client: links each fetch session asks for ahead of the walker, at most 16 MiB ahead (0: off)"`
+	// Prefetch is the most wants each fetch session keeps in flight, the caller's own included, asking for dag-pb links ahead of the caller.
+	Prefetch *kconfig.OptionalInteger `json:",omitempty" default:"0" range:"0,1024" doc:"client: wants each fetch session keeps in flight (the walker's included) by asking for links ahead of it, at most 16 MiB ahead (0: off)"`
 	// SimulateDontHaveOnTimeout makes the client count a want-block a peer
 	// has not answered within the DONT_HAVE timeout as a DONT_HAVE (boxo's
 	// behaviour, off by default here); 16 in a row drop the peer from the

@@ -3,6 +3,8 @@ package runner
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -85,6 +87,13 @@ func variantInfo(v workload.Variant) VariantInfo {
 	vi := VariantInfo{Name: v.Name, Bin: v.Bin, Profiles: v.Profiles}
 	if vi.Profiles == nil {
 		vi.Profiles = []string{}
+	}
+	for _, st := range v.Config {
+		buf, err := json.Marshal(st.Value)
+		if err != nil {
+			buf = []byte(fmt.Sprint(st.Value))
+		}
+		vi.Config = append(vi.Config, st.Path+"="+string(buf))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -39,6 +39,9 @@ type VariantInfo struct {
 	Bin string `json:"bin"`
 	// Profiles are the init profiles besides "test".
 	Profiles []string `json:"profiles"`
+	// Config lists the -config settings written into its repos
+	// ("Dotted.Path=value").
+	Config []string `json:"config,omitempty"`
 	// Version is the first line of `<bin> version --all`.
 	Version string `json:"version"`
 }

@@ -14,8 +14,10 @@ package workload
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Variant is one side of an A/B comparison.
@@ -27,6 +29,78 @@ type Variant struct {
 	// Profiles are the extra init profiles this variant's repos get besides
 	// "test" (none for stock, "highload" for ours).
 	Profiles []string
+	// Config holds config values written into this variant's repos after
+	// init, before the daemon starts (the bench's -config flag), in the
+	// order given.
+	Config []Setting
+}
+
+// Setting is one config value: Path is the dotted Kubo config path (e.g.
+// Plugins.Plugins.highload.Config.Bitswap.Prefetch), Value its JSON value.
+type Setting struct {
+	Path  string
+	Value any
+}
+
+// ParseSetting reads "Dotted.Path=JSON" (a value that is not JSON is taken
+// as a string), naming what is wrong.
+func ParseSetting(s string) (Setting, error) {
+	path, raw, ok := strings.Cut(s, "=")
+	path = strings.TrimSpace(path)
+	if !ok || path == "" {
+		return Setting{}, fmt.Errorf("config setting %q: want Dotted.Path=value", s)
+	}
+	for _, k := range strings.Split(path, ".") {
+		if k == "" {
+			return Setting{}, fmt.Errorf("config setting %q: empty key in path %q", s, path)
+		}
+	}
+	var v any
+	if err := json.Unmarshal([]byte(raw), &v); err != nil {
+		v = raw
+	}
+	return Setting{Path: path, Value: v}, nil
+}
+
+// Apply writes v's config settings into cfg (a repo config as a JSON map),
+// creating objects on the way; a path through a non-object is an error.
+func (v Variant) Apply(cfg map[string]any) error {
+	for _, st := range v.Config {
+		keys := strings.Split(st.Path, ".")
+		m := cfg
+		for i, k := range keys[:len(keys)-1] {
+			next, ok := m[k]
+			if !ok || next == nil {
+				nm := map[string]any{}
+				m[k] = nm
+				m = nm
+				continue
+			}
+			nm, ok := next.(map[string]any)
+			if !ok {
+				return fmt.Errorf("config setting %s: %s is not an object", st.Path, strings.Join(keys[:i+1], "."))
+			}
+			m = nm
+		}
+		m[keys[len(keys)-1]] = st.Value
+	}
+	return nil
+}
+
+// Edit returns an EditConfig callback that runs edit (if any) and then
+// applies v's settings, or nil when there is nothing to do.
+func (v Variant) Edit(edit func(cfg map[string]any) error) func(cfg map[string]any) error {
+	if len(v.Config) == 0 {
+		return edit
+	}
+	return func(cfg map[string]any) error {
+		if edit != nil {
+			if err := edit(cfg); err != nil {
+				return err
+			}
+		}
+		return v.Apply(cfg)
+	}
 }
 
 // Env is what a round gets from the runner.

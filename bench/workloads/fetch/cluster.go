@@ -31,7 +31,7 @@ func startNodes(env *workload.Env, v workload.Variant, names ...string) (*cluste
 	for i, name := range names {
 		wg.Go(func() {
 			dir := filepath.Join(env.Dir, v.Name+"-"+name)
-			n, err := daemon.Init(env.Ctx, v.Bin, dir, v.Profiles, nil)
+			n, err := daemon.Init(env.Ctx, v.Bin, dir, v.Profiles, v.Edit(nil))
 			if err != nil {
 				errs[i] = err
 				return

@@ -60,7 +60,7 @@ func freePort() (int, error) {
 // and the fd limit raised; it does not start it.
 func initNode(env *workload.Env, v workload.Variant, name string, edit func(cfg map[string]any) error) (*daemon.Node, error) {
 	dir := filepath.Join(env.Dir, v.Name+"-"+name)
-	n, err := daemon.Init(env.Ctx, v.Bin, dir, v.Profiles, edit)
+	n, err := daemon.Init(env.Ctx, v.Bin, dir, v.Profiles, v.Edit(edit))
 	if err != nil {
 		return nil, err
 	}
