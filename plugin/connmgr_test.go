@@ -104,7 +104,6 @@ func TestPressureHook(t *testing.T) {
 func TestTuneMuxers(t *testing.T) {
 	lc := &libp2p.Config{Muxers: []tptu.StreamMuxer{{ID: yamux.ID, Muxer: yamux.DefaultTransport}}}
 	c := (&hlconfig.Config{}).Resolved().ConnMgr
-	c.MuxerAcceptBacklog = kconfig.NewOptionalInteger(64)
 	tuneMuxers(lc, c)
 	got := lc.Muxers[0].Muxer.(*yamux.Transport).Config()
 	if got.KeepAliveInterval != 2*time.Minute || got.MeasureRTTInterval != 5*time.Minute || got.AcceptBacklog != 64 {
