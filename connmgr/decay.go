@@ -126,6 +126,9 @@ func (t *decayingTag) Bump(p peer.ID, delta int) error {
 	v, ok := pi.decaying[t]
 	if !ok {
 		v = &connmgr.DecayingValue{Tag: t, Peer: p, Added: now, LastVisit: now}
+		if pi.decaying == nil {
+			pi.decaying = make(map[*decayingTag]*connmgr.DecayingValue, 1)
+		}
 		pi.decaying[t] = v
 	}
 	prev := v.Value

@@ -81,6 +81,14 @@ type peerInfo struct {
 	firstSeen time.Time
 }
 
+// setTag sets a tag's value, allocating the tag map on first use.
+func (pi *peerInfo) setTag(tag string, val int) {
+	if pi.tags == nil {
+		pi.tags = make(map[string]int, 1)
+	}
+	pi.tags[tag] = val
+}
+
 // New creates a Manager and starts its background loops (trimming,
 // adaptation, tag decay). It does not need a host; Pool does.
 func New(cfg Config) (*Manager, error) {
@@ -163,13 +171,13 @@ func (m *Manager) infoFor(p peer.ID) *peerInfo {
 	if ok {
 		return pi
 	}
+	// tags and decaying stay nil until a tag is set: most of a large
+	// node's peers (idle inbound ones) never get one.
 	pi = &peerInfo{
 		id:        p,
 		firstSeen: m.now(),
 		temp:      true,
-		tags:      make(map[string]int),
-		decaying:  make(map[*decayingTag]*connmgr.DecayingValue),
-		conns:     make(map[network.Conn]time.Time),
+		conns:     make(map[network.Conn]time.Time, 1),
 	}
 	m.peers[p] = pi
 	return pi
@@ -181,7 +189,7 @@ func (m *Manager) TagPeer(p peer.ID, tag string, val int) {
 	defer m.mu.Unlock()
 	pi := m.infoFor(p)
 	pi.value += val - pi.tags[tag]
-	pi.tags[tag] = val
+	pi.setTag(tag, val)
 }
 
 // UntagPeer removes tag from p.
@@ -204,7 +212,7 @@ func (m *Manager) UpsertTag(p peer.ID, tag string, upsert func(int) int) {
 	old := pi.tags[tag]
 	nv := upsert(old)
 	pi.value += nv - old
-	pi.tags[tag] = nv
+	pi.setTag(tag, nv)
 }
 
 // GetTagInfo returns p's tags, value and connections, or nil for an unknown

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -175,8 +176,13 @@ func tuneMuxers(lc *libp2p.Config, c *hlconfig.ConnMgrConfig) {
 }
 
 // rcmgrConnLimit reads the resource manager's live system limits: the
-// smallest of Conns, ConnsInbound, Streams and StreamsInbound (Kubo requires
-// HighWater below all four). 0 means no limit (rcmgr disabled or unlimited).
+// smallest of Conns, ConnsInbound, Streams and StreamsInbound. Kubo refuses
+// to start unless Swarm.ConnMgr.HighWater is below all four
+// (ensureConnMgrMakeSenseVsResourceMgr), so the live HighWater keeps to
+// the same rule; with Kubo's computed limits only ConnsInbound is finite
+// (max(1 per MiB of MaxMemory, 2 x HighWater)). The FD limit is left out:
+// QUIC connections take no descriptor, so it bounds only part of the
+// connections. 0 means no limit (rcmgr disabled, or all four unlimited).
 func rcmgrConnLimit(rm network.ResourceManager) func() int {
 	return func() int {
 		if rm == nil {
@@ -191,7 +197,7 @@ func rcmgrConnLimit(rm network.ResourceManager) func() int {
 			lim := l.Limit()
 			for _, v := range []int{lim.GetConnTotalLimit(), lim.GetConnLimit(network.DirInbound),
 				lim.GetStreamTotalLimit(), lim.GetStreamLimit(network.DirInbound)} {
-				if v > 0 && (n == 0 || v < n) {
+				if v > 0 && v < math.MaxInt && (n == 0 || v < n) {
 					n = v
 				}
 			}

@@ -7,6 +7,8 @@ import (
 
 	kconfig "github.com/ipfs/kubo/config"
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
 
@@ -102,7 +104,6 @@ func TestPressureHook(t *testing.T) {
 func TestTuneMuxers(t *testing.T) {
 	lc := &libp2p.Config{Muxers: []tptu.StreamMuxer{{ID: yamux.ID, Muxer: yamux.DefaultTransport}}}
 	c := (&hlconfig.Config{}).Resolved().ConnMgr
-	c.MuxerAcceptBacklog = kconfig.NewOptionalInteger(64)
 	tuneMuxers(lc, c)
 	got := lc.Muxers[0].Muxer.(*yamux.Transport).Config()
 	if got.KeepAliveInterval != 2*time.Minute || got.MeasureRTTInterval != 5*time.Minute || got.AcceptBacklog != 64 {
@@ -130,6 +131,42 @@ func TestClusterAPI(t *testing.T) {
 		_, err := clusterAPI(c)
 		if err == nil || !strings.Contains(err.Error(), "Config.ConnMgr.ClusterAPI") {
 			t.Errorf("%q: got %v, want an error naming Config.ConnMgr.ClusterAPI", bad, err)
+		}
+	}
+}
+
+// TestRcmgrConnLimit reads the clamp from a real resource manager built
+// the way Kubo builds it for W7 (ConnsInbound finite, streams unlimited)
+// and with a stream limit below it, which Kubo's own check also applies.
+func TestRcmgrConnLimit(t *testing.T) {
+	if got := rcmgrConnLimit(nil)(); got != 0 {
+		t.Errorf("no resource manager: limit %d, want 0", got)
+	}
+	build := func(system rcmgr.ResourceLimits) network.ResourceManager {
+		t.Helper()
+		limits := rcmgr.PartialLimitConfig{System: system}.Build(rcmgr.InfiniteLimits)
+		rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = rm.Close() })
+		return rm
+	}
+	for _, c := range []struct {
+		name   string
+		system rcmgr.ResourceLimits
+		want   int
+	}{
+		{"unlimited", rcmgr.ResourceLimits{}, 0},
+		{"W7: Kubo's 2 x HighWater inbound, streams unlimited", rcmgr.ResourceLimits{
+			ConnsInbound: 22000, Conns: rcmgr.Unlimited, Streams: rcmgr.Unlimited, StreamsInbound: rcmgr.Unlimited,
+			FD: 61440}, 22000},
+		{"a stream limit below the connection limit", rcmgr.ResourceLimits{ConnsInbound: 22000, StreamsInbound: 5000}, 5000},
+		{"total connections", rcmgr.ResourceLimits{Conns: 900, ConnsInbound: 22000}, 900},
+		{"the FD limit is not a connection limit", rcmgr.ResourceLimits{ConnsInbound: 22000, FD: 1000}, 22000},
+	} {
+		if got := rcmgrConnLimit(build(c.system))(); got != c.want {
+			t.Errorf("%s: limit %d, want %d", c.name, got, c.want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"math"
+	"strings"
 
 	"github.com/ipfs/kubo/core"
 
@@ -14,7 +15,10 @@ import (
 // takes its own small input, and this file translates.
 //
 //   - connmgr reads a level 0..3 at each adaptation step: normal is 0,
-//     elevated 2 (HighWater down a step, grace halved), critical 3.
+//     critical 3; elevated is 2 (HighWater down a step, grace halved) only
+//     while a resource is measured at or above the Elevated threshold, and
+//     1 (hold: no growth, no shedding) while the level is elevated by a
+//     forecast or by the hysteresis band alone (connMgrLevel).
 //   - the tiered store's memory tier gets its configured budget at normal,
 //     half of it at elevated and an eighth at critical.
 
@@ -30,17 +34,37 @@ func init() {
 	})
 }
 
-// healthConnMgrPressure is connmgr's pressure source: the health level,
-// mapped by connMgrLevel.
-func healthConnMgrPressure() int { return connMgrLevel(pressureLevel()) }
+// healthConnMgrPressure is connmgr's pressure source: the health
+// monitor's snapshot, mapped by connMgrLevel.
+func healthConnMgrPressure() int {
+	m := currentMonitor()
+	if m == nil {
+		return 0
+	}
+	return connMgrLevel(m.Snapshot())
+}
 
-// connMgrLevel maps a health level onto connmgr's 0 (none) .. 3 (critical).
-func connMgrLevel(l health.Level) int {
+// connMgrLevel maps the health snapshot onto connmgr's 0 (none) .. 3
+// (critical). Elevated sheds connections (2) only while a resource other
+// than a disk is measured at or above the Elevated threshold (the snapshot
+// then carries a warning named after it). Elevated that comes from a
+// forecast alone, or from the band between the exit and enter thresholds,
+// holds the watermarks (1): no growth under demand, no trimming. Without
+// this, a burst of inbound connections is its own alarm: 10,000 of them
+// arriving at 200 a second make the fd trend forecast exhaustion within
+// the horizon, the level turns Elevated, and the manager trimmed 2,063 of
+// the connections it was configured to keep (W7, fds at 50% of the limit).
+func connMgrLevel(s health.Snapshot) int {
 	switch {
-	case l >= health.Critical:
+	case s.Level >= health.Critical:
 		return 3
-	case l >= health.Elevated:
-		return 2
+	case s.Level >= health.Elevated:
+		for _, w := range s.Warnings {
+			if !strings.HasSuffix(w.Resource, ":forecast") && !strings.HasPrefix(w.Resource, health.ReadDisk+":") {
+				return 2
+			}
+		}
+		return 1
 	default:
 		return 0
 	}

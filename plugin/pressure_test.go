@@ -12,9 +12,25 @@ import (
 )
 
 func TestConnMgrLevel(t *testing.T) {
-	for l, want := range map[health.Level]int{health.Normal: 0, health.Elevated: 2, health.Critical: 3} {
-		if got := connMgrLevel(l); got != want {
-			t.Errorf("connMgrLevel(%s) = %d, want %d", l, got, want)
+	fdsHigh := health.Warning{Resource: "fds", Message: "fds at 85% of its limit"}
+	fdsForecast := health.Warning{Resource: "fds:forecast", Message: "fds forecast to reach its limit in 11m"}
+	diskHigh := health.Warning{Resource: "disk:/repo", Message: "disk:/repo at 90% of its limit"}
+	for _, c := range []struct {
+		name string
+		s    health.Snapshot
+		want int
+	}{
+		{"normal", health.Snapshot{Level: health.Normal}, 0},
+		{"normal with a disk warning", health.Snapshot{Level: health.Normal, Warnings: []health.Warning{diskHigh}}, 0},
+		{"elevated by a measured ratio sheds", health.Snapshot{Level: health.Elevated, Warnings: []health.Warning{fdsHigh}}, 2},
+		{"elevated by ratio and forecast sheds", health.Snapshot{Level: health.Elevated, Warnings: []health.Warning{fdsForecast, fdsHigh}}, 2},
+		{"elevated by a forecast alone holds", health.Snapshot{Level: health.Elevated, Warnings: []health.Warning{fdsForecast}}, 1},
+		{"elevated in the hysteresis band holds", health.Snapshot{Level: health.Elevated}, 1},
+		{"a full disk does not shed connections", health.Snapshot{Level: health.Elevated, Warnings: []health.Warning{fdsForecast, diskHigh}}, 1},
+		{"critical", health.Snapshot{Level: health.Critical, Warnings: []health.Warning{fdsForecast}}, 3},
+	} {
+		if got := connMgrLevel(c.s); got != c.want {
+			t.Errorf("%s: connMgrLevel = %d, want %d", c.name, got, c.want)
 		}
 	}
 }

@@ -131,7 +131,7 @@ type ConnMgrConfig struct {
 	// MuxerRTTInterval is how often yamux measures each connection's round trip (libp2p: 30s).
 	MuxerRTTInterval *kconfig.OptionalDuration `json:",omitempty" default:"5m" range:"10s,1h" doc:"yamux RTT measurement interval per connection (libp2p: 30s)"`
 	// MuxerAcceptBacklog is yamux's backlog of unaccepted inbound and unacknowledged outbound streams (libp2p: 256).
-	MuxerAcceptBacklog *kconfig.OptionalInteger `json:",omitempty" default:"256" range:"16,4096" doc:"yamux stream backlog per connection (libp2p: 256)"`
+	MuxerAcceptBacklog *kconfig.OptionalInteger `json:",omitempty" default:"64" range:"16,4096" doc:"yamux stream backlog per connection (libp2p: 256)"`
 }
 
 // HealthConfig configures the resource monitor and its pressure levels.

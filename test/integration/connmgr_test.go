@@ -201,3 +201,45 @@ func TestConnMgrBadConfig(t *testing.T) {
 		t.Errorf("bad ClusterAPI: stderr:\n%s", stderr)
 	}
 }
+
+// TestConnMgrClampFollowsRcmgr: with W7's raised watermarks (9,000/11,000)
+// Kubo derives System.ConnsInbound and leaves the stream limits unlimited;
+// the manager's clamp is exactly that ConnsInbound, as `ipfs swarm
+// resources` shows it, and the configured watermarks stand unclamped.
+func TestConnMgrClampFollowsRcmgr(t *testing.T) {
+	t.Parallel()
+	defer failOnPanic(t)
+	h := newHarness(t, ourBin(t))
+	n := newNode(t, h)
+	n.UpdateConfig(func(cfg *config.Config) {
+		cfg.Swarm.ConnMgr.LowWater = config.NewOptionalInteger(9000)
+		cfg.Swarm.ConnMgr.HighWater = config.NewOptionalInteger(11000)
+		cfg.Swarm.ResourceMgr.MaxFileDescriptors = config.NewOptionalInteger(61440)
+	})
+	startDaemon(n)
+	defer stopDaemon(t, n)
+
+	var res struct {
+		System map[string]any
+	}
+	out := mustRun(t, n, cmdTimeout, nil, "swarm", "resources", "--enc=json").Stdout.Bytes()
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("decoding `ipfs swarm resources --enc=json`: %v\n%s", err, out)
+	}
+	inbound, ok := res.System["ConnsInbound"].(float64)
+	if !ok || inbound < 22000 {
+		t.Fatalf("System.ConnsInbound = %v, want a number of at least 2 x HighWater (22000)", res.System["ConnsInbound"])
+	}
+	for _, k := range []string{"Conns", "Streams", "StreamsInbound"} {
+		if v, ok := res.System[k].(float64); ok && v < inbound {
+			t.Fatalf("System.%s = %v is below ConnsInbound %v: the test assumes Kubo's computed limits", k, v, inbound)
+		}
+	}
+	s := connMgrStat(t, n)
+	if s.Limit != int(inbound) {
+		t.Errorf("manager's rcmgr limit %d, want System.ConnsInbound %d", s.Limit, int(inbound))
+	}
+	if s.HighWater != 11000 || s.LowWater != 9000 || strings.Contains(s.Reason, "clamped") {
+		t.Errorf("watermarks %d/%d (%s), want 9000/11000 unclamped", s.LowWater, s.HighWater, s.Reason)
+	}
+}

@@ -87,6 +87,20 @@ test_expect_success 'ipfs swarm resources still works' '
 	grep -q ConnsInbound res0
 '
 
+# Kubo computes System.ConnsInbound and leaves Conns and the stream limits
+# unlimited; the manager is clamped below exactly that, as Kubo demands of
+# the configured HighWater.
+test_expect_success 'the rcmgr limit the manager follows is System.ConnsInbound' '
+	hl_ipfs 0 swarm resources --enc=json >res0.json &&
+	cm_json 0 cm0.json &&
+	"$HL_PYTHON" -c "import json, sys
+r = json.load(open(\"res0.json\"))[\"System\"]
+s = json.load(open(\"cm0.json\"))
+for k in (\"Conns\", \"Streams\", \"StreamsInbound\"):
+    assert not isinstance(r[k], int), (k, r[k])
+sys.exit(0 if s[\"limit\"] == r[\"ConnsInbound\"] else 1)"
+'
+
 test_expect_success 'text output and metrics' '
 	hl_ipfs 0 stats highload connmgr >cm0.txt &&
 	hl_grep_fixed cm0.txt "Watermarks:   low 1, high 2" &&
