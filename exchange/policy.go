@@ -68,6 +68,7 @@ const maxCidBytes = 168
 // only by that peer's message handling and the sampler.
 type peerState struct {
 	good      atomic.Bool
+	slow      atomic.Bool  // the connection is rated slow (see WithSlowPeers)
 	class     atomic.Int32 // last class seen by the filter (for the sampler)
 	br        *Breaker
 	pending   atomic.Int64 // entries queued for the peer (estimate)
@@ -135,8 +136,12 @@ type Policy struct {
 
 	onTrip atomic.Pointer[func(peer.ID, Fault)]
 
-	held  atomic.Uint64                              // wantlists held back (see hold)
-	sleep func(ctx context.Context, d time.Duration) // waits d or until ctx ends
+	held atomic.Uint64 // wantlists held back (see hold)
+	// slowPeer says whether a peer's connection is slow (the connection
+	// manager's quality); the sampler asks it for good peers each tick.
+	slowPeer  func(peer.ID) bool
+	slowPeers atomic.Int64                               // good peers demoted at the last tick
+	sleep     func(ctx context.Context, d time.Duration) // waits d or until ctx ends
 
 	ctx       context.Context // ends with Close; bounds holds
 	cancel    context.CancelFunc
@@ -158,6 +163,17 @@ func WithPressure(level func() int) Option { return func(p *Policy) { p.pressure
 // (boxo's MaxQueuedWantlistEntriesPerPeer), so the pending estimate never
 // exceeds what the server can hold.
 func WithQueueCap(n int) Option { return func(p *Policy) { p.queueCap.Store(int64(n)) } }
+
+// WithSlowPeers sets the source of connection quality: slow(id) is true
+// when the connection to id is slow (for example the connection manager's
+// Quality.Slow, latency above its SlowLatency). A slow peer is not served
+// as ClassGood, whatever its exchange record: it stays in ClassUnknown
+// until its connection recovers, so a slow link never takes the good
+// class's share. The sampler asks once per tick, per good peer; slow must
+// be safe for concurrent use.
+func WithSlowPeers(slow func(peer.ID) bool) Option {
+	return func(p *Policy) { p.slowPeer = slow }
+}
 
 // withSleep replaces the hold's wait (for tests).
 func withSleep(f func(context.Context, time.Duration)) Option {
@@ -234,8 +250,10 @@ func (p *Policy) ClassOf(id peer.ID) Class {
 	if _, ok := (*p.priority.Load())[id]; ok {
 		return ClassPriority
 	}
-	if v, ok := p.peers.Load(id); ok && v.(*peerState).good.Load() {
-		return ClassGood
+	if v, ok := p.peers.Load(id); ok {
+		if st := v.(*peerState); st.good.Load() && !st.slow.Load() {
+			return ClassGood
+		}
 	}
 	return ClassUnknown
 }

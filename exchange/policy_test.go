@@ -3,6 +3,7 @@ package exchange
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -510,5 +511,51 @@ func TestHoldWaitsForTheBacklogToDrain(t *testing.T) {
 	}
 	if got := p.Stats().Held; got != 2 {
 		t.Fatalf("Stats().Held = %d, want 2", got)
+	}
+}
+
+// A peer with a good exchange record whose connection the quality source
+// rates slow is served as unknown until the link recovers; priority peers
+// keep their class whatever their link.
+func TestSlowPeerLeavesTheGoodClass(t *testing.T) {
+	var mu sync.Mutex
+	slow := map[peer.ID]bool{}
+	isSlow := func(id peer.ID) bool { mu.Lock(); defer mu.Unlock(); return slow[id] }
+	setSlow := func(id peer.ID, v bool) { mu.Lock(); slow[id] = v; mu.Unlock() }
+
+	cfg := DefaultConfig()
+	p, clk := newTestPolicy(t, cfg, WithSlowPeers(isSlow))
+	good, vip := peer.ID("good"), peer.ID("vip")
+	p.SetPriorityPeers([]peer.ID{vip})
+	m := bsmsg.New(false)
+	m.AddBlock(blocks.NewBlock([]byte("x")))
+	for i := 0; i < cfg.GoodMinBlocks; i++ {
+		p.MessageSent(good, m)
+		p.MessageSent(vip, m)
+	}
+	p.sample(clk.now())
+	if c := p.ClassOf(good); c != ClassGood {
+		t.Fatalf("fast good peer is %v", c)
+	}
+	setSlow(good, true)
+	setSlow(vip, true)
+	p.sample(clk.now())
+	if c := p.ClassOf(good); c != ClassUnknown {
+		t.Fatalf("slow good peer is %v, want unknown", c)
+	}
+	if c := p.ClassOf(vip); c != ClassPriority {
+		t.Fatalf("slow priority peer is %v", c)
+	}
+	if n := p.Stats().SlowPeers; n != 1 {
+		t.Fatalf("SlowPeers %d, want 1 (the good peer; the priority peer has no good record to lose)", n)
+	}
+	setSlow(good, false)
+	clk.add(time.Second)
+	p.sample(clk.now())
+	if c := p.ClassOf(good); c != ClassGood {
+		t.Fatalf("recovered peer is %v, want good", c)
+	}
+	if n := p.Stats().SlowPeers; n != 0 {
+		t.Fatalf("SlowPeers %d after recovery", n)
 	}
 }

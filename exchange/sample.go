@@ -35,8 +35,17 @@ var shedAt = [NumClasses]float64{ClassPriority: 0, ClassGood: 1.5, ClassUnknown:
 // breakers' state.
 func (p *Policy) sample(now time.Time) {
 	var pend, act [NumClasses]int64
+	var slow int64
+	prio := *p.priority.Load()
 	p.peers.Range(func(k, v any) bool {
 		st := v.(*peerState)
+		if _, isPrio := prio[k.(peer.ID)]; p.slowPeer != nil && st.good.Load() && !isPrio {
+			s := p.slowPeer(k.(peer.ID))
+			st.slow.Store(s)
+			if s {
+				slow++
+			}
+		}
 		// Nothing asked since the last tick: wants that got no answer
 		// (cancelled, truncated, no DONT_HAVE asked) leak out here.
 		if st.tickReqs.Swap(0) == 0 {
@@ -54,6 +63,7 @@ func (p *Policy) sample(now time.Time) {
 		}
 		return true
 	})
+	p.slowPeers.Store(slow)
 	var total int64
 	for c := range pend {
 		p.classPending[c].Store(pend[c])

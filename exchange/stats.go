@@ -75,6 +75,10 @@ type Stats struct {
 	// Held counts wantlists of peers with an open breaker that were held
 	// back before boxo handled them (Config.Hold).
 	Held uint64 `json:"held"`
+	// SlowPeers counts peers with a good exchange record that the last
+	// tick kept out of ClassGood because their connection is slow
+	// (WithSlowPeers).
+	SlowPeers int64 `json:"slow_peers"`
 	// Peers lists priority peers and peers whose breaker is not closed
 	// (at most 32, most denied first).
 	Peers []PeerStats `json:"peers"`
@@ -91,7 +95,7 @@ func (p *Policy) Stats() Stats {
 		Load: lim.load, Pressure: lim.level, GlobalPending: p.globalPend.Load(),
 		BreakerPeers: map[string]int{}, Trips: map[string]uint64{},
 		PeerTransitions: map[string]uint64{}, GlobalTransitions: map[string]uint64{},
-		Malformed: p.malformed.Load(), Held: p.held.Load(),
+		Malformed: p.malformed.Load(), Held: p.held.Load(), SlowPeers: p.slowPeers.Load(),
 	}
 	var peers [NumClasses]int
 	p.peers.Range(func(k, v any) bool {

@@ -248,7 +248,7 @@ func bitswapDecorator(c, r *hlconfig.BitswapConfig) func(bitswapOptionsIn) (bits
 			if err != nil {
 				return bitswapOptionsOut{}, err
 			}
-			pol, err := exchange.New(xc, exchange.WithPressure(bitswapPressureLevel))
+			pol, err := exchange.New(xc, exchange.WithPressure(bitswapPressureLevel), exchange.WithSlowPeers(slowByConnMgr))
 			if err != nil {
 				return bitswapOptionsOut{}, err
 			}

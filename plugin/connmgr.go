@@ -95,6 +95,16 @@ func connMgrQuality() func(peer.ID) connmgr.Quality {
 	return current.m.Quality
 }
 
+// slowByConnMgr tells the Bitswap policy whether the connection to id is
+// slow by the adaptive connection manager's quality (latency above
+// Config.ConnMgr.SlowLatency); false when no adaptive manager runs. The
+// manager is looked up on each call because Bitswap is built before the
+// host's manager is known to be ours.
+func slowByConnMgr(id peer.ID) bool {
+	q := connMgrQuality()
+	return q != nil && q(id).Slow
+}
+
 type hostOptionIn struct {
 	fx.In
 	Opt  klibp2p.HostOption
