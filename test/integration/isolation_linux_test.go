@@ -17,7 +17,6 @@ import (
 
 	"github.com/ipfs/boxo/datastore/dshelp"
 	"github.com/ipfs/go-cid"
-	"github.com/ipfs/kubo/config"
 	"github.com/ipfs/kubo/test/cli/harness"
 )
 
@@ -95,23 +94,9 @@ func TestTieredTierIsolatedWhenReadOnly(t *testing.T) {
 	t.Parallel()
 	defer failOnPanic(t)
 	h := newHarness(t, ourBin(t))
-	n := newTieredNode(t, h, func(cfg *config.Config) {
-		twoTierSpec(cfg)
-		// Capacities far above what is written: the mover has nothing to
-		// demote, so every write to the fast tier is the test's own.
-		m := cfg.Datastore.Spec["mounts"].([]any)[0].(map[string]any)
-		m["tiers"].([]any)[1].(map[string]any)["capacity"] = "1GiB"
-		m["tiers"].([]any)[2].(map[string]any)["capacity"] = "10GiB"
-	}, twoTierIdentity)
+	n := newTieredNode(t, h, twoTierSpecOnTmpfs, twoTierIdentity)
 	fast, slow := filepath.Join(n.Dir, "blocks"), filepath.Join(n.Dir, "slowblocks")
-	if err := syscall.Mount("tmpfs", fast, "tmpfs", 0, "size=64m"); err != nil {
-		t.Fatalf("mounting a tmpfs at %s (this test needs root): %v", fast, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(fast, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmounting %s: %v", fast, err)
-		}
-	})
+	mountTmpfs(t, fast, "64m")
 	remount := func(flags uintptr) {
 		t.Helper()
 		if err := syscall.Mount("tmpfs", fast, "tmpfs", syscall.MS_REMOUNT|flags, "size=64m"); err != nil {

@@ -24,26 +24,12 @@ func TestTieredFullTmpfsTier(t *testing.T) {
 	t.Parallel()
 	defer failOnPanic(t)
 	h := newHarness(t, ourBin(t))
-	n := newTieredNode(t, h, func(cfg *config.Config) {
-		twoTierSpec(cfg)
-		// The fast tier's capacity is far above the tmpfs, so the mover
-		// does not demote before the disk fills: the full disk is what
-		// moves the writes.
-		m := cfg.Datastore.Spec["mounts"].([]any)[0].(map[string]any)
-		m["tiers"].([]any)[1].(map[string]any)["capacity"] = "1GiB"
-		m["tiers"].([]any)[2].(map[string]any)["capacity"] = "10GiB"
-	}, twoTierIdentity)
+	// The fast tier's capacity is far above the tmpfs, so the mover does
+	// not demote before the disk fills: the full disk is what moves the
+	// writes.
+	n := newTieredNode(t, h, twoTierSpecOnTmpfs, twoTierIdentity)
 	fast := filepath.Join(n.Dir, "blocks")
-	// init's flatfs files stay under the mount, hidden; the repo has no
-	// blocks yet, so the fast tier starts empty on the tmpfs.
-	if err := syscall.Mount("tmpfs", fast, "tmpfs", 0, "size=24m"); err != nil {
-		t.Fatalf("mounting a 24 MiB tmpfs at %s (this test needs root): %v", fast, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(fast, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmounting %s: %v", fast, err)
-		}
-	})
+	mountTmpfs(t, fast, "24m")
 	startDaemon(n)
 	client := &http.Client{Timeout: cmdTimeout}
 	acked := map[string][]byte{}
@@ -74,4 +60,30 @@ func TestTieredFullTmpfsTier(t *testing.T) {
 	startDaemon(n)
 	checkTieredRepo(t, n, acked)
 	stopDaemon(t, n)
+}
+
+// twoTierSpecOnTmpfs is twoTierSpec with capacities far above what the
+// tmpfs tests write (1 GiB fast, 10 GiB slow), so the mover never demotes
+// and every write to the fast tier is the test's own.
+func twoTierSpecOnTmpfs(cfg *config.Config) {
+	twoTierSpec(cfg)
+	m := cfg.Datastore.Spec["mounts"].([]any)[0].(map[string]any)
+	m["tiers"].([]any)[1].(map[string]any)["capacity"] = "1GiB"
+	m["tiers"].([]any)[2].(map[string]any)["capacity"] = "10GiB"
+}
+
+// mountTmpfs mounts a tmpfs of size (mount's "size=" value) at dir, over
+// what init left there (hidden while mounted; the repo has no blocks yet),
+// and unmounts it when the test ends. It needs root: without it the test
+// fails and says so.
+func mountTmpfs(t *testing.T, dir, size string) {
+	t.Helper()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+		t.Fatalf("mounting a %s tmpfs at %s (this test needs root): %v", size, dir, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmounting %s: %v", dir, err)
+		}
+	})
 }
