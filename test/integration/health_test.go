@@ -96,11 +96,13 @@ func TestHealthMemoryPressureAndRecovery(t *testing.T) {
 	}
 	stopDaemon(t, n)
 
-	// 2. Budget twice the idle RSS: idle sits near 50%, elevated at 58%,
-	// critical at 65% (a 160 MB add took RSS to 75-77% of such a budget
-	// here). Critical also returns freed heap to the OS, which is what
-	// lets RSS fall back soon after the load.
-	budget := 2 * idle.RSS
+	// 2. Budget 2.2 times the idle RSS: idle sits near 45%, elevated at
+	// 58%, critical at 65% (a 160 MB add took RSS to 75-77% of twice the
+	// idle RSS here, about 70% of this budget). Critical also returns freed
+	// heap to the OS, which is what lets RSS fall back soon after the
+	// load; the heap the runtime keeps after it settled at 57% of twice
+	// the idle RSS in one CI run (52% of this budget), above the 55% exit.
+	budget := idle.RSS * 22 / 10
 	setPlugin(n, config.Plugin{Config: map[string]any{"Health": healthConfig(map[string]any{
 		"MemoryBudget":        budget,
 		"ElevatedPercent":     58,
