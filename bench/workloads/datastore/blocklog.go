@@ -20,7 +20,17 @@ const (
 	StoreTieredBlocklog = "tiered blocklog"
 	// StoreTieredBlocklogSync is the same over the log with sync=true.
 	StoreTieredBlocklogSync = "tiered blocklog sync=true"
+	// StoreTieredLogProfile is what `ipfs init --profile=highload-log`
+	// mounts at /blocks: the memory tier over a blocklog tier with
+	// sync=true, a quarter of Kubo's default StorageMax (10GB), over
+	// flatfs as Kubo's default spec (sync=false) as the last tier.
+	StoreTieredLogProfile = "tiered log profile"
 )
+
+// logProfileTierCapacity is the log tier's capacity under the
+// highload-log profile with Kubo's default Datastore.StorageMax (10GB): a
+// quarter of it (plugin/blocklog_profile.go).
+const logProfileTierCapacity = 10_000_000_000 / 4
 
 func openBlocklog(sync bool) func(string, StoreOptions) (ds.Datastore, error) {
 	return func(dir string, _ StoreOptions) (ds.Datastore, error) {
@@ -48,5 +58,12 @@ func init() {
 		Name: StoreTieredBlocklogSync,
 		Desc: "tiered: memory tier over blocklog sync=true (group commit, one fsync per group)",
 		Open: openTiered(openBlocklog(true)),
+	})
+	RegisterStore(StoreFactory{
+		Name: StoreTieredLogProfile,
+		Desc: "tiered, as the highload-log profile: memory tier at 10% of data over blocklog sync=true (2.5 GB) over flatfs (Kubo spec, sync=false)",
+		Open: openTieredOver(
+			durableTier{name: "log", open: openBlocklog(true), capacity: logProfileTierCapacity},
+			durableTier{name: "flatfs", open: openFlatfs(false)}),
 	})
 }

@@ -60,8 +60,10 @@
 // next-to-last/2, sync=false) under the plain figure names, plus pebble and
 // flatfs sync=true under store-prefixed names ("pebble Zipf reads ops/s").
 // "highload" measures the store its profile mounts at /blocks
-// ([BlocksStore]): the tiered store, a memory tier at 10% of the data over
-// that flatfs. Its extras, after its own rows, pair with stock's under the
+// ([VariantBlocksStore]): the tiered store, a memory tier at 10% of the
+// data over that flatfs; with the highload-log init profile, the memory
+// tier over a blocklog tier (sync=true) over that flatfs, plus the first
+// store's Zipf rows under the prefix "tiered ". Its extras, after its own rows, pair with stock's under the
 // same names: tiered over flatfs sync=true ("flatfs sync=true concurrent
 // puts") and tiered over a write-tuned pebble ("pebble small-block
 // ingest"); tuned pebble alone and tiered over tuned pebble with synced

@@ -2,6 +2,7 @@ package datastore
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,7 +32,7 @@ func TestHarnessCountsOpsOnEveryStore(t *testing.T) {
 	}
 	want := tr.Expected()
 	vals := NewValues(11, tr.Spec.MaxSize)
-	for _, name := range []string{StoreFlatfs, StorePebble} {
+	for _, name := range []string{StoreFlatfs, StorePebble, StoreTieredLogProfile} {
 		t.Run(name, func(t *testing.T) {
 			f, dir := openForTest(t, name)
 			s, err := f.Open(dir, StoreOptions{})
@@ -172,6 +173,59 @@ func TestRunConfigFigures(t *testing.T) {
 		if !names["stock"][n] {
 			t.Fatalf("stock lacks %q", n)
 		}
+	}
+}
+
+// A highload variant initialised with the highload-log profile runs its
+// rows on the store that profile mounts (memory, blocklog, flatfs), and
+// still reports the highload profile's store (memory over flatfs) as an
+// extra Zipf row; without that profile it runs the highload profile's.
+func TestVariantBlocksStoreFollowsTheLogProfile(t *testing.T) {
+	for _, c := range []struct {
+		v    workload.Variant
+		want string
+	}{
+		{workload.Variant{Name: "stock"}, StoreFlatfs},
+		{workload.Variant{Name: "highload", Profiles: []string{"highload"}}, StoreTiered},
+		{workload.Variant{Name: "highload", Profiles: []string{"test", LogProfile}}, StoreTieredLogProfile},
+	} {
+		if got, ok := VariantBlocksStore(c.v); !ok || got != c.want {
+			t.Fatalf("%+v: store %q (%v), want %q", c.v, got, ok, c.want)
+		}
+	}
+	if _, ok := VariantBlocksStore(workload.Variant{Name: "other"}); ok {
+		t.Fatal("an unknown variant got a store")
+	}
+
+	cfg := QuickConfig()
+	cfg.Trace.Keys, cfg.Trace.MixOps, cfg.Trace.ReadOps = 2000, 1500, 1000
+	cfg.Trace.MaxSize = 32 << 10
+	cfg.Puts.Duration, cfg.Puts.MaxOps = time.Second, 100
+	cfg.Ingest.Duration, cfg.Ingest.MaxOps = time.Second, 100
+	env := &workload.Env{Ctx: context.Background(), Dir: t.TempDir(), Logf: t.Logf}
+	var logged []string
+	env.Logf = func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)); t.Logf(f, a...) }
+	figs, err := RunConfig(env, workload.Variant{Name: "highload", Profiles: []string{LogProfile}}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, f := range figs {
+		have[f.Name] = true
+	}
+	for _, n := range []string{"Zipf reads ops/s", "memory tier hit ratio", StoreTiered + " Zipf reads ops/s", StoreTiered + " memory tier hit ratio"} {
+		if !have[n] {
+			t.Fatalf("figure %q missing; have %v", n, have)
+		}
+	}
+	ranMain := false
+	for _, l := range logged {
+		if strings.HasPrefix(l, "W6 "+StoreTieredLogProfile+": reads") {
+			ranMain = true
+		}
+	}
+	if !ranMain {
+		t.Fatalf("the Zipf reads did not run on %q: %q", StoreTieredLogProfile, logged)
 	}
 }
 

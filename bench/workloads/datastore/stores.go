@@ -2,12 +2,15 @@ package datastore
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/cockroachdb/pebble/v2"
 	ds "github.com/ipfs/go-datastore"
 	flatfs "github.com/ipfs/go-ds-flatfs"
 	pebbleds "github.com/ipfs/go-ds-pebble"
+
+	"github.com/kubo-highload/highload/bench/internal/workload"
 )
 
 // StoreOptions is what a store factory gets besides its directory.
@@ -119,8 +122,25 @@ func init() {
 // BlocksStore names the store each variant's /blocks mount uses: Kubo's
 // default flatfs for stock, the tiered store the highload profile mounts
 // (a memory tier over that flatfs) for highload, so the W6 ratios are
-// tiered/flatfs.
+// tiered/flatfs. A highload variant initialised with the highload-log
+// profile mounts StoreTieredLogProfile instead ([VariantBlocksStore]).
 var BlocksStore = map[string]string{
 	"stock":    StoreFlatfs,
 	"highload": StoreTiered,
+}
+
+// LogProfile is the init profile that puts a blocklog tier between the
+// memory tier and flatfs (plugin.LogProfileName; the bench does not import
+// the plugin).
+const LogProfile = "highload-log"
+
+// VariantBlocksStore is the store variant v's daemons would mount at
+// /blocks: BlocksStore's, or StoreTieredLogProfile for a highload variant
+// whose init profiles include LogProfile.
+func VariantBlocksStore(v workload.Variant) (string, bool) {
+	if v.Name == "highload" && slices.Contains(v.Profiles, LogProfile) {
+		return StoreTieredLogProfile, true
+	}
+	s, ok := BlocksStore[v.Name]
+	return s, ok
 }

@@ -2,6 +2,9 @@ package datastore
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/cockroachdb/pebble/v2"
 	ds "github.com/ipfs/go-datastore"
@@ -66,10 +69,44 @@ func (t tieredStore) MemoryTierHits() (hits, misses uint64) {
 }
 
 func openTiered(child func(string, StoreOptions) (ds.Datastore, error)) func(string, StoreOptions) (ds.Datastore, error) {
+	return openTieredOver(durableTier{name: "fast", open: child})
+}
+
+// durableTier is one durable tier of a W6 tiered store: its child, in a
+// subdirectory of the store's when there is more than one, and its capacity
+// (0: unbounded).
+type durableTier struct {
+	name     string
+	open     func(string, StoreOptions) (ds.Datastore, error)
+	capacity uint64
+}
+
+// openTieredOver opens the tiered store over the durable tiers given,
+// fastest first, with the memory tier at StoreOptions.MemoryBytes (64 MiB
+// when unset).
+func openTieredOver(tiers ...durableTier) func(string, StoreOptions) (ds.Datastore, error) {
 	return func(dir string, o StoreOptions) (ds.Datastore, error) {
-		c, err := child(dir, o)
-		if err != nil {
-			return nil, err
+		var opened []tiered.Tier
+		closeAll := func() {
+			for _, t := range opened {
+				t.Child.Close()
+			}
+		}
+		for _, t := range tiers {
+			tdir := dir
+			if len(tiers) > 1 {
+				tdir = filepath.Join(dir, t.name)
+				if err := os.MkdirAll(tdir, 0o755); err != nil {
+					closeAll()
+					return nil, err
+				}
+			}
+			c, err := t.open(tdir, o)
+			if err != nil {
+				closeAll()
+				return nil, fmt.Errorf("tier %s: %w", t.name, err)
+			}
+			opened = append(opened, tiered.Tier{Name: t.name, Child: c, Capacity: t.capacity})
 		}
 		mem := uint64(max(o.MemoryBytes, 0))
 		if mem == 0 {
@@ -77,10 +114,10 @@ func openTiered(child func(string, StoreOptions) (ds.Datastore, error)) func(str
 		}
 		d, err := tiered.Open(context.Background(), tiered.Options{
 			MemoryCapacity: mem,
-			Tiers:          []tiered.Tier{{Name: "fast", Child: c}},
+			Tiers:          opened,
 		})
 		if err != nil {
-			c.Close()
+			closeAll()
 			return nil, err
 		}
 		return tieredStore{d}, nil

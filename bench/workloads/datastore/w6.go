@@ -105,7 +105,7 @@ func RunConfig(env *workload.Env, v workload.Variant, cfg Config) ([]workload.Fi
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	main, ok := BlocksStore[v.Name]
+	main, ok := VariantBlocksStore(v)
 	if !ok {
 		return nil, fmt.Errorf("W6: no blocks store known for variant %q", v.Name)
 	}
@@ -155,6 +155,11 @@ func RunConfig(env *workload.Env, v workload.Variant, cfg Config) ([]workload.Fi
 		p, fs := StorePebble+" ", StoreFlatfsSync+" "
 		rows = append(rows, row{"ingest", StorePebble, p}, row{"puts", StoreFlatfsSync, fs},
 			row{"puts", StorePebble, p}, row{"zipf", StorePebble, p})
+	}
+	if main == StoreTieredLogProfile {
+		// The highload profile's store too (memory tier over flatfs), so
+		// that a run with -profile highload-log still shows it.
+		rows = append(rows, row{"zipf", StoreTiered, StoreTiered + " "})
 	}
 	if v.Name == "highload" {
 		// The tiered store against stock's extras, under the same names:
