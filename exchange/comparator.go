@@ -59,7 +59,7 @@ func (p *Policy) Compare(a, b *server.TaskInfo) bool {
 	}
 	sa, sb := p.state(a.Peer), p.state(b.Peer)
 	if capB := p.outCap.Load(); capB > 0 && sa != nil && sb != nil {
-		if fa, fb := sa.fl.full(capB, p.now), sb.fl.full(capB, p.now); fa != fb {
+		if fa, fb := sa.fl.full(capB), sb.fl.full(capB); fa != fb {
 			p.capOrdered.Add(1)
 			return fb
 		}

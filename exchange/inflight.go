@@ -41,15 +41,29 @@ import (
 // Guards, because the cancel is a client's habit and not a protocol rule:
 //   - only a peer that has acknowledged at least one block this way is
 //     ever moved down;
-//   - a block not acknowledged within inflightTTL stops counting, and a
-//     peer with no send or acknowledgement for inflightTTL is not moved
-//     down, so a peer that stops acknowledging is served at least once per
-//     inflightTTL whatever the others do;
+//   - a block not acknowledged within inflightTTL stops counting; the
+//     count is pruned when the peer itself is active (we send to it, or
+//     it sends us anything), never by the clock alone;
 //   - at most inflightMax blocks are tracked per peer.
+//
+// Why not by the clock alone: a peer that stopped reading (a stopped
+// process, a dead link, or a client that asks and then never reads) keeps
+// its messages in flight until boxo's send times out. Were its estimate
+// to lapse, it would come back to the top of the queue by its low pass
+// and hold every other peer again, which is the failure being fixed. A
+// silent peer therefore stays below the others until it talks again; the
+// cost falls on a client that acknowledged blocks before and then stops
+// while still reading, which is then served when no other peer can be, or
+// when it next sends us anything (boxo clients re-send their wantlist
+// every 30 s).
 
 // inflightTTL is how long a block sent and not acknowledged counts as in
-// flight.
-const inflightTTL = time.Second
+// flight. Long, because a slow link may take seconds to drain a peer's
+// outstanding bytes, and an expired entry understates them (the hold
+// again); an entry that is never acknowledged (a block the client got
+// from another peer first and cancelled before we sent it) overstates
+// them only that long.
+const inflightTTL = 10 * time.Second
 
 // inflightMax bounds the blocks tracked per peer.
 const inflightMax = 4096
@@ -67,7 +81,6 @@ type flight struct {
 	order []flightEntry // send order, may hold entries already acknowledged
 
 	bytes atomic.Int64 // sum of n over sent
-	last  atomic.Int64 // unix nanos of the last send or acknowledgement
 	acker atomic.Bool  // the peer has acknowledged a block with a cancel
 }
 
@@ -110,10 +123,10 @@ func (f *flight) add(m bsmsg.BitSwapMessage, now int64) {
 		f.bytes.Add(e.n)
 	}
 	f.expire(now)
-	f.last.Store(now)
 }
 
-// ack removes the blocks m cancels; it reports whether any was in flight.
+// ack removes the blocks m (any message from the peer) cancels and prunes
+// expired entries; it reports whether any block in flight was cancelled.
 func (f *flight) ack(m bsmsg.BitSwapMessage, now int64) bool {
 	if f.bytes.Load() == 0 {
 		return false
@@ -134,15 +147,15 @@ func (f *flight) ack(m bsmsg.BitSwapMessage, now int64) bool {
 	f.expire(now)
 	if found {
 		f.acker.Store(true)
-		f.last.Store(now)
 	}
 	return found
 }
 
 // full says whether the peer is estimated to have at least capBytes in
-// flight (see the guards above). now is read only when the rest holds.
-func (f *flight) full(capBytes int64, now func() time.Time) bool {
-	return f.bytes.Load() >= capBytes && f.acker.Load() && now().UnixNano()-f.last.Load() < int64(inflightTTL)
+// flight (see the guards above). It does not read the clock, so the
+// comparator's order changes only with the peer's own events.
+func (f *flight) full(capBytes int64) bool {
+	return f.bytes.Load() >= capBytes && f.acker.Load()
 }
 
 // WithOutstandingCap tells the policy the server's MaxOutstandingBytesPerPeer,

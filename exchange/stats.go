@@ -111,7 +111,7 @@ func (p *Policy) Stats() Stats {
 		id, st := k.(peer.ID), v.(*peerState)
 		c := p.ClassOf(id)
 		peers[c]++
-		if s.OutstandingCap > 0 && st.fl.full(s.OutstandingCap, p.now) {
+		if s.OutstandingCap > 0 && st.fl.full(s.OutstandingCap) {
 			s.PeersAtCap++
 		}
 		b := st.br.Snapshot(now)
