@@ -48,14 +48,29 @@ func (p *Policy) catchUp(st *peerState) {
 }
 
 // Compare is a server.TaskComparator: true when task a should be served
-// before task b. Tasks of different peers are ordered by the peers' pass
-// (lowest first), then class, then peer ID, so the order is total. Tasks
-// of one peer keep the queue's order.
+// before task b. Tasks of different peers are ordered first by whether the
+// peer is estimated to be at the server's outstanding-bytes cap (such a
+// peer last: boxo's queue would pop nothing for it, see inflight.go), then
+// by the peers' pass (lowest first), then class, then peer ID, so the
+// order is total. Tasks of one peer keep the queue's order.
 func (p *Policy) Compare(a, b *server.TaskInfo) bool {
 	if a.Peer == b.Peer {
 		return false
 	}
-	pa, pb := p.pass(a.Peer), p.pass(b.Peer)
+	sa, sb := p.state(a.Peer), p.state(b.Peer)
+	if capB := p.outCap.Load(); capB > 0 && sa != nil && sb != nil {
+		if fa, fb := sa.fl.full(capB), sb.fl.full(capB); fa != fb {
+			p.capOrdered.Add(1)
+			return fb
+		}
+	}
+	var pa, pb uint64
+	if sa != nil {
+		pa = sa.pass.Load()
+	}
+	if sb != nil {
+		pb = sb.pass.Load()
+	}
 	if pa != pb {
 		return pa < pb
 	}
@@ -66,9 +81,9 @@ func (p *Policy) Compare(a, b *server.TaskInfo) bool {
 	return a.Peer < b.Peer
 }
 
-func (p *Policy) pass(id peer.ID) uint64 {
+func (p *Policy) state(id peer.ID) *peerState {
 	if v, ok := p.peers.Load(id); ok {
-		return v.(*peerState).pass.Load()
+		return v.(*peerState)
 	}
-	return 0
+	return nil
 }

@@ -85,6 +85,7 @@ type peerState struct {
 	pass                      atomic.Uint64 // virtual time (see comparator.go)
 	active                    atomic.Int64  // unix nanos of the last want
 	tickReqs                  atomic.Int64  // wants since the sampler's last tick
+	fl                        flight        // blocks sent, not yet acknowledged (inflight.go)
 
 	mu       sync.Mutex // guards the fields below
 	winStart time.Time
@@ -109,6 +110,9 @@ type Policy struct {
 	now      func() time.Time
 	pressure func() int
 	queueCap atomic.Int64
+	outCap   atomic.Int64 // the server's MaxOutstandingBytesPerPeer, 0 if unknown
+	// capOrdered counts comparisons decided by the in-flight estimate.
+	capOrdered atomic.Uint64
 
 	minShare    [NumClasses]atomic.Int64
 	peerRate    [NumClasses]atomic.Int64
@@ -393,6 +397,11 @@ func (p *Policy) MessageReceived(id peer.ID, m bsmsg.BitSwapMessage) {
 		st.blocksIn.Add(uint64(n))
 		p.maybeGood(st)
 	}
+	if p.outCap.Load() > 0 {
+		if v, ok := p.peers.Load(id); ok {
+			v.(*peerState).fl.ack(m, p.now().UnixNano())
+		}
+	}
 	wl := m.Wantlist()
 	bad := len(wl) > p.cfg.MaxEntries
 	for i := 0; !bad && i < len(wl); i++ {
@@ -487,6 +496,9 @@ func (p *Policy) MessageSent(id peer.ID, m bsmsg.BitSwapMessage) {
 	st := p.peer(id)
 	c := p.ClassOf(id)
 	p.addPending(st, Class(st.class.Load()), -n)
+	if p.outCap.Load() > 0 {
+		st.fl.add(m, p.now().UnixNano())
+	}
 	p.account(st, c, n)
 	if dh := len(m.DontHaves()); dh > 0 {
 		st.winDontHaves.Add(int64(dh))

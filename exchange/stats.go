@@ -79,6 +79,14 @@ type Stats struct {
 	// tick kept out of ClassGood because their connection is slow
 	// (WithSlowPeers).
 	SlowPeers int64 `json:"slow_peers"`
+	// OutstandingCap is the server's MaxOutstandingBytesPerPeer as the
+	// policy knows it (0: the in-flight estimate is off).
+	OutstandingCap int64 `json:"outstanding_cap"`
+	// PeersAtCap is the number of peers estimated to have that many bytes
+	// in flight now, which the comparator moves below the others.
+	PeersAtCap int `json:"peers_at_cap"`
+	// CapOrdered counts peer comparisons decided by that estimate.
+	CapOrdered uint64 `json:"cap_ordered"`
 	// Peers lists priority peers and peers whose breaker is not closed
 	// (at most 32, most denied first).
 	Peers []PeerStats `json:"peers"`
@@ -96,12 +104,16 @@ func (p *Policy) Stats() Stats {
 		BreakerPeers: map[string]int{}, Trips: map[string]uint64{},
 		PeerTransitions: map[string]uint64{}, GlobalTransitions: map[string]uint64{},
 		Malformed: p.malformed.Load(), Held: p.held.Load(), SlowPeers: p.slowPeers.Load(),
+		OutstandingCap: p.outCap.Load(), CapOrdered: p.capOrdered.Load(),
 	}
 	var peers [NumClasses]int
 	p.peers.Range(func(k, v any) bool {
 		id, st := k.(peer.ID), v.(*peerState)
 		c := p.ClassOf(id)
 		peers[c]++
+		if s.OutstandingCap > 0 && st.fl.full(s.OutstandingCap) {
+			s.PeersAtCap++
+		}
 		b := st.br.Snapshot(now)
 		s.BreakerPeers[b.Name]++
 		if b.State != Closed || c == ClassPriority {

@@ -248,7 +248,8 @@ func bitswapDecorator(c, r *hlconfig.BitswapConfig) func(bitswapOptionsIn) (bits
 			if err != nil {
 				return bitswapOptionsOut{}, err
 			}
-			pol, err := exchange.New(xc, exchange.WithPressure(bitswapPressureLevel), exchange.WithSlowPeers(slowByConnMgr))
+			pol, err := exchange.New(xc, exchange.WithPressure(bitswapPressureLevel), exchange.WithSlowPeers(slowByConnMgr),
+				exchange.WithOutstandingCap(outstandingCap(c, in.Cfg)))
 			if err != nil {
 				return bitswapOptionsOut{}, err
 			}

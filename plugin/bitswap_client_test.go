@@ -84,8 +84,8 @@ func TestProfileRaisesServerCapsKeepsUserValues(t *testing.T) {
 	if got := cfg.Bitswap.TargetMessageSize.WithDefault(0); got != 256<<10 {
 		t.Fatalf("TargetMessageSize %d, want 256KiB", got)
 	}
-	if got := cfg.Bitswap.MaxOutstandingBytesPerPeer.WithDefault(0); got != 4<<20 {
-		t.Fatalf("MaxOutstandingBytesPerPeer %d, want 4MiB", got)
+	if got := cfg.Bitswap.MaxOutstandingBytesPerPeer.WithDefault(0); got != 1<<20 {
+		t.Fatalf("MaxOutstandingBytesPerPeer %d, want Kubo's 1MiB (the comparator's in-flight estimate keeps a peer at that cap from holding the others)", got)
 	}
 	if got := cfg.Bitswap.TaskWorkerCount.WithDefault(0); got != 16 {
 		t.Fatalf("TaskWorkerCount %d, want 16", got)

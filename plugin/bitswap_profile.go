@@ -29,19 +29,24 @@ func applyProvidePolicy(c *kconfig.Config) error {
 }
 
 // profileServerCaps are the Bitswap server caps the highload profile
-// writes in place of Kubo's values: bigger messages and more bytes in
-// flight per peer. Boxo's server opens a stream per message, and with
-// Kubo's 16 KiB target each 16 KiB block is one message; measured with
-// the full profile on W2-sized fetches (docs/bitswap.md), three pairs gave
-// 4.5-4.7 s against 5.0-6.4 s, with a third less CPU on both daemons.
+// writes in place of Kubo's values: bigger messages and more workers.
+// Boxo's server opens a stream per message, and with Kubo's 16 KiB target
+// each 16 KiB block is one message; measured with the full profile on
+// W2-sized fetches (docs/bitswap.md), three pairs gave 4.5-4.7 s against
+// 5.0-6.4 s, with a third less CPU on both daemons.
 //
 // The sizes are bounded by what the other side must hold: a fetcher reads
 // every message whole into a pooled buffer rounded up to a power of two,
 // so it holds about twice a peer's bytes in flight. 1 MiB messages with
 // 32 MiB per peer made a W1 fetcher's peak RSS 1.3-1.45x stock's and a W4
-// provider's 1.5x; 256 KiB messages (16 blocks of 16 KiB, one of 256 KiB,
-// as Kubo sends it) with 4 MiB per peer keep the batching of small blocks
-// and 16 large ones in flight (docs/bitswap.md, "Memory of the caps").
+// provider's 1.5x; 256 KiB messages with 4 MiB per peer still 1.2-1.4x
+// (16 messages of 256 KiB in flight per peer, against Kubo's 4).
+// MaxOutstandingBytesPerPeer therefore stays at Kubo's 1 MiB: the profile
+// needed more only while the comparator kept a peer at that cap at the top
+// of boxo's queue, which held every other peer behind it (W4 fell to 0.72
+// of the 4 MiB setting). The policy now estimates each peer's bytes in
+// flight and moves a peer at the cap down (exchange/inflight.go;
+// docs/bitswap.md, "Memory of the caps").
 //
 // Why 256 KiB and not 1 MiB, measured on its own: the server fills a message until it
 // reaches the target, so 1 MiB gave messages of 1 MiB plus framing (four
@@ -59,7 +64,6 @@ var profileServerCaps = []struct {
 	value     any
 }{
 	{"TargetMessageSize", "16KiB", "256KiB"},
-	{"MaxOutstandingBytesPerPeer", "1MiB", "4MiB"},
 	{"TaskWorkerCount", "8", 16.0}, // float64, as JSON decodes it
 }
 

@@ -72,6 +72,10 @@ func writeBitswap(w io.Writer, s *exchange.Stats) error {
 	fmt.Fprintf(w, "Peer breakers: %s\n", counts(s.BreakerPeers))
 	fmt.Fprintf(w, "Trips: %s; malformed wantlists %d; held wantlists %d\n", counts(s.Trips), s.Malformed, s.Held)
 	fmt.Fprintf(w, "Slow peers kept out of the good class: %d\n", s.SlowPeers)
+	if s.OutstandingCap > 0 {
+		fmt.Fprintf(w, "Outstanding cap %d bytes/peer: %d peers at it now, %d orderings by it\n",
+			s.OutstandingCap, s.PeersAtCap, s.CapOrdered)
+	}
 	fmt.Fprintf(w, "Transitions: peer %s; global %s\n", counts(s.PeerTransitions), counts(s.GlobalTransitions))
 	if p := s.Prefetch; p != nil {
 		fmt.Fprintf(w, "Prefetch (width %d): requested %d, served %d, failed %d, unused %d\n",
