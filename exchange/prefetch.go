@@ -18,10 +18,15 @@ import (
 const maxSeen = 1 << 20
 
 // PrefetchBytes bounds what one session holds ahead of its caller: blocks
-// that arrived and were not asked for yet, plus the wants in flight at the
-// session's average block size. With 256 KiB blocks that is 64 wants, with
-// 16 KiB blocks 1,024 (the width caps it first).
+// that arrived and were not asked for yet, plus the wants in flight at
+// their expected size (see [prefetchSession.guess]). With 256 KiB blocks
+// that is 64 wants, with 16 KiB blocks 1,024 (the width caps it first).
 const PrefetchBytes = 16 << 20
+
+// maxBlockGuess caps the size expected of a block whose link gives a larger
+// Tsize: a dag-pb link's Tsize covers its whole subtree, and Kubo does not
+// make blocks past 1 MiB by default.
+const maxBlockGuess = 1 << 20
 
 // PrefetchStats counts what the prefetcher did.
 type PrefetchStats struct {
@@ -36,6 +41,13 @@ type PrefetchStats struct {
 	// Unused counts prefetched blocks the caller never asked for before
 	// its session ended.
 	Unused uint64 `json:"unused"`
+}
+
+// link is a dag-pb link queued for prefetching, with the Tsize it names (0
+// when unknown).
+type link struct {
+	c    cid.Cid
+	size uint64
 }
 
 // PrefetchExchange wraps a session exchange (Kubo's Bitswap) so that each
@@ -88,6 +100,7 @@ func (p *PrefetchExchange) NewSession(ctx context.Context) bsexchange.Fetcher {
 // ahead is one CID asked for ahead of the caller.
 type ahead struct {
 	c       cid.Cid
+	guess   int64         // bytes expected, counted in flightBytes until it arrives
 	done    chan struct{} // closed when blk is set or the want ended without it
 	blk     blocks.Block
 	arrived bool // blk is set (or the want failed)
@@ -103,14 +116,21 @@ type prefetchSession struct {
 
 	mu      sync.Mutex         // guards everything below
 	seen    map[cid.Cid]bool   // true: the caller asked for it itself
-	pending []cid.Cid          // links not asked for yet, oldest first
+	pending []link             // links not asked for yet, oldest first
 	ahead   map[cid.Cid]*ahead // asked for, not claimed by the caller
 	live    int                // entries alive: in flight, or arrived and unclaimed
 	own     int                // the caller's own wants in flight on the inner session
 	flight  int                // entries in flight (not arrived)
-	cached  int64              // bytes of arrived, unclaimed blocks
-	nBlocks int64              // blocks arrived (for the average size)
-	nBytes  int64              // their bytes
+	// flightBytes is the expected size of the entries in flight. Each
+	// entry is counted at its own link's size: counting every want at
+	// the average of the blocks seen so far let the first leaves of a
+	// UnixFS DAG (256 KiB) go out at the size of the small nodes above
+	// them, 200+ wants and 4x PrefetchBytes at once (docs/bitswap.md,
+	// "Fourth pass: W3").
+	flightBytes int64
+	cached      int64 // bytes of arrived, unclaimed blocks
+	nBlocks     int64 // blocks arrived (for the average size)
+	nBytes      int64 // their bytes
 }
 
 // GetBlock returns c from what was fetched ahead, waiting for it if it is
@@ -310,6 +330,7 @@ func (s *prefetchSession) arrive(e *ahead, b blocks.Block, failed bool) {
 	}
 	e.blk, e.arrived = b, true
 	s.flight--
+	s.flightBytes -= e.guess
 	if b != nil {
 		s.nBlocks++
 		s.nBytes += int64(len(b.RawData()))
@@ -357,7 +378,7 @@ func (s *prefetchSession) links(b blocks.Block) {
 			continue
 		}
 		s.mu.Lock()
-		s.pending = append(s.pending, l.Cid)
+		s.pending = append(s.pending, link{c: l.Cid, size: l.Size})
 		s.mu.Unlock()
 		added = true
 	}
@@ -381,16 +402,35 @@ func (s *prefetchSession) links(b blocks.Block) {
 // boxo's client keeps a want-block that got a DONT_HAVE (or no answer)
 // registered with that peer, so it is asked again only by the message
 // queue's 30 s rebroadcast (docs/bitswap.md, Prefetching).
+//
+// The byte count here uses the average block size as the guess; take
+// checks each link against the bytes left at its own guess.
 func (s *prefetchSession) budgetLocked() int {
 	n := s.p.width - s.live - s.own
-	avg := int64(16 << 10)
-	if s.nBlocks > 0 {
-		avg = max(s.nBytes/s.nBlocks, 1<<10)
-	}
-	if byBytes := int((PrefetchBytes - s.cached - int64(s.flight)*avg) / avg); byBytes < n {
+	avg := s.avgLocked()
+	if byBytes := int((PrefetchBytes - s.cached - s.flightBytes) / avg); byBytes < n {
 		n = byBytes
 	}
 	return max(n, 0)
+}
+
+// avgLocked is the average size of the blocks that arrived (16 KiB before
+// any, at least 1 KiB).
+func (s *prefetchSession) avgLocked() int64 {
+	if s.nBlocks > 0 {
+		return max(s.nBytes/s.nBlocks, 1<<10)
+	}
+	return 16 << 10
+}
+
+// guessLocked is the size expected of l's block: the link's Tsize (exact
+// for a raw leaf, the whole subtree for a dag-pb node, so capped at
+// maxBlockGuess), or the average when the link gives none.
+func (s *prefetchSession) guessLocked(l link) int64 {
+	if l.size == 0 {
+		return s.avgLocked()
+	}
+	return int64(min(l.size, maxBlockGuess))
 }
 
 // take removes up to the budget of queued links, oldest first (a
@@ -402,13 +442,19 @@ func (s *prefetchSession) take() []*ahead {
 	n := s.budgetLocked()
 	var out []*ahead
 	for len(out) < n && len(s.pending) > 0 {
-		c := s.pending[0]
-		s.pending = s.pending[1:]
-		if s.seen[c] { // the caller asked for it itself
+		l := s.pending[0]
+		if s.seen[l.c] { // the caller asked for it itself
+			s.pending = s.pending[1:]
 			continue
 		}
-		e := &ahead{c: c, done: make(chan struct{})}
-		s.ahead[c] = e
+		g := s.guessLocked(l)
+		if s.cached+s.flightBytes+g > PrefetchBytes {
+			break // wait for room; l stays first in line
+		}
+		s.pending = s.pending[1:]
+		e := &ahead{c: l.c, guess: g, done: make(chan struct{})}
+		s.ahead[l.c] = e
+		s.flightBytes += g
 		out = append(out, e)
 	}
 	s.live += len(out)

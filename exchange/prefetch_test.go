@@ -287,3 +287,48 @@ func TestPrefetchWidthCountsTheCallersOwnWants(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A UnixFS DAG starts with small dag-pb nodes and ends in large leaves:
+// the wants for the leaves must be counted at their links' sizes, not at
+// the average of the small nodes seen before them.
+func TestPrefetchCountsEachWantAtItsLinksSize(t *testing.T) {
+	const leaf = 256 << 10
+	nd := merkledag.NodeWithData(nil)
+	for i := range 1024 {
+		b := blocks.NewBlock(fmt.Appendf(nil, "leaf %d", i)) // stands in for a 256 KiB raw leaf
+		if err := nd.AddRawLink(fmt.Sprint(i), &format.Link{Cid: b.Cid(), Size: leaf}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &prefetchSession{p: &PrefetchExchange{width: 256}, own: 32,
+		seen: map[cid.Cid]bool{}, ahead: map[cid.Cid]*ahead{}, signal: make(chan struct{}, 1)}
+	// What arrived so far: the root and six nodes like nd, about 8 KiB.
+	s.nBlocks, s.nBytes = 7, 7*8<<10
+	s.links(nd)
+	batch := s.take()
+	if want := PrefetchBytes / leaf; len(batch) != want {
+		t.Fatalf("%d wants of %d KiB leaves in flight (%d MiB), want %d (PrefetchBytes %d MiB)",
+			len(batch), leaf>>10, len(batch)*leaf>>20, want, PrefetchBytes>>20)
+	}
+	if s.flightBytes != PrefetchBytes {
+		t.Fatalf("flightBytes %d, want %d", s.flightBytes, PrefetchBytes)
+	}
+	// As leaves arrive and the caller claims them, room frees up at the
+	// leaves' size.
+	for _, e := range batch[:4] {
+		s.arrive(e, blocks.NewBlock(make([]byte, leaf)), false)
+		if s.claim(e.c) == nil {
+			t.Fatal("claim of an arrived entry: nil")
+		}
+	}
+	if got := s.take(); len(got) != 4 {
+		t.Fatalf("after 4 leaves were claimed: %d more wants, want 4", len(got))
+	}
+	// A dag-pb link's Tsize is its whole subtree: the guess is capped.
+	if g := s.guessLocked(link{size: 44 << 20}); g != maxBlockGuess {
+		t.Fatalf("guess for a 44 MiB subtree: %d, want %d", g, maxBlockGuess)
+	}
+	if g := s.guessLocked(link{}); g != s.avgLocked() {
+		t.Fatalf("guess without a size: %d, want the average %d", g, s.avgLocked())
+	}
+}

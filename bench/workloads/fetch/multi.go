@@ -60,8 +60,15 @@ func runW3(env *workload.Env, v workload.Variant) ([]workload.Figure, error) {
 	if err := verify(env.Ctx, fetcher, roots[0], dags[0]); err != nil {
 		return nil, err
 	}
-	env.Logf("fetch %s from %d providers (%.1f MiB/s)", took.Round(time.Millisecond), providers, mibPerSec(size, took))
+	sp, err := readSpread(env.Ctx, fetcher, c.nodes[:providers])
+	if err != nil {
+		return nil, err
+	}
+	env.Logf("fetch %s from %d providers (%.1f MiB/s), bytes per provider %v, %d duplicate blocks",
+		took.Round(time.Millisecond), providers, mibPerSec(size, took), sp.Recv, sp.DupBlocks)
 	return []workload.Figure{
 		{Name: "throughput", Unit: "MiB/s", Value: mibPerSec(size, took), HigherIsBetter: true},
+		{Name: "top provider's share", Unit: "%", Value: topShare(sp.Recv), Note: "33% is an even split"},
+		{Name: "duplicate blocks", Unit: "blocks", Value: float64(sp.DupBlocks)},
 	}, nil
 }
