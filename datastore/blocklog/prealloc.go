@@ -114,6 +114,11 @@ func (d *Datastore) zeroAhead(s *segment, zero []byte) {
 		}
 		s.zeroed = to
 		s.zmu.Unlock()
+		// Write the chunk back now, in this goroutine: dirty zeros left in
+		// the page cache would be written by the next group's fdatasync
+		// (it flushes the whole file), stalling every writer of that group
+		// behind megabytes that are not theirs.
+		writeBack(s, from, to-from)
 		filled = true
 		d.st.preallocBytes.Add(uint64(to - from))
 	}
@@ -178,6 +183,24 @@ func (s *segment) seal() error {
 		s.zeroed, s.durable = size, min(s.durable, size)
 	}
 	return nil
+}
+
+// writeBack starts and waits for the write-back of bytes [off, off+n) of
+// s (sync_file_range: data only, no metadata, no device cache flush). An
+// error is only logged: the preallocator's fdatasync still covers them.
+func writeBack(s *segment, off, n int64) {
+	rc, err := s.f.SyscallConn()
+	if err != nil {
+		return
+	}
+	var serr error
+	_ = rc.Control(func(fd uintptr) {
+		serr = unix.SyncFileRange(int(fd), off, n,
+			unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+	})
+	if serr != nil {
+		log.Debugw("sync_file_range of the zero-filled tail failed", "segment", s.path, "err", serr)
+	}
 }
 
 // fdatasync flushes s's data and the metadata needed to read it back.
