@@ -12,7 +12,7 @@ KEY=Plugins.Plugins.highload
 # Every knob the profile writes, at its default.
 ALL_DEFAULTS='Disabled=false
 Config.Bitswap.Enabled=true
-Config.Bitswap.MaxOutstandingBytesPerPeer="4MiB"
+Config.Bitswap.MaxOutstandingBytesPerPeer="1MiB"
 Config.Bitswap.TargetMessageSize="256KiB"
 Config.Bitswap.TaskWorkerCount=16
 Config.Bitswap.EngineTaskWorkerCount=8
@@ -124,7 +124,7 @@ test_expect_success PYTHON3 'applying it again keeps a value the user edited' '
 	hl_json_assert again.json Config.Bitswap.TaskWorkerCount=32 \
 		Config.Health.Enabled=false \
 		Config.Bitswap.EngineTaskWorkerCount=8 \
-		Config.Bitswap.MaxOutstandingBytesPerPeer=\"4MiB\" \
+		Config.Bitswap.MaxOutstandingBytesPerPeer=\"1MiB\" \
 		Disabled=false &&
 	hl_ipfs 1 config "$KEY.Config.Bitswap.TaskWorkerCount" >value &&
 	echo 32 >expected &&

@@ -53,8 +53,8 @@ test_expect_success FROM_SOURCE_BIN 'it validates the plugin config' '
 
 test_expect_success FROM_SOURCE_BIN 'it knows the highload profile' '
 	hl_ipfs 0 config profile apply highload >apply.out &&
-	hl_ipfs 0 config Plugins.Plugins.highload.Config.Bitswap.MaxOutstandingBytesPerPeer >value &&
-	echo 4MiB >expected &&
+	hl_ipfs 0 config Plugins.Plugins.highload.Config.Bitswap.TargetMessageSize >value &&
+	echo 256KiB >expected &&
 	test_cmp expected value
 '
 
