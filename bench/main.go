@@ -130,10 +130,12 @@ func run() int {
 		return fail("%v", err)
 	}
 	defer os.RemoveAll(binDir)
-	if stock, err = stageBinary(stock, filepath.Join(binDir, "ipfs-stock")); err != nil {
+	stockRun, err := stageBinary(stock, filepath.Join(binDir, "ipfs-stock"))
+	if err != nil {
 		return fail("%v", err)
 	}
-	if ours, err = stageBinary(ours, filepath.Join(binDir, "ipfs-highload")); err != nil {
+	oursRun, err := stageBinary(ours, filepath.Join(binDir, "ipfs-highload"))
+	if err != nil {
 		return fail("%v", err)
 	}
 
@@ -147,8 +149,8 @@ func run() int {
 
 	res := runner.Run(ctx, runner.Options{
 		Workloads: ws,
-		Stock:     workload.Variant{Name: "stock", Bin: stock},
-		Highload:  workload.Variant{Name: "highload", Bin: ours, Profiles: profileList, Config: settings},
+		Stock:     workload.Variant{Name: "stock", Bin: stockRun, StagedFrom: stock},
+		Highload:  workload.Variant{Name: "highload", Bin: oursRun, StagedFrom: ours, Profiles: profileList, Config: settings},
 		Rounds:    *rounds,
 		Quick:     *quick,
 		Tools:     built,

@@ -84,7 +84,7 @@ func loadAvg() string {
 
 // variantInfo asks the variant's binary for its version.
 func variantInfo(v workload.Variant) VariantInfo {
-	vi := VariantInfo{Name: v.Name, Bin: v.Bin, Profiles: v.Profiles}
+	vi := VariantInfo{Name: v.Name, Bin: v.Bin, StagedFrom: v.StagedFrom, Profiles: v.Profiles}
 	if vi.Profiles == nil {
 		vi.Profiles = []string{}
 	}

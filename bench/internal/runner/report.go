@@ -27,7 +27,11 @@ func (r *Result) Markdown() string {
 		if len(v.Profiles) > 0 {
 			prof += "," + strings.Join(v.Profiles, ",")
 		}
-		fmt.Fprintf(&b, "- %s: %s (%s), init profiles %s", v.Name, v.Bin, orUnknown(v.Version), prof)
+		bin := v.Bin
+		if v.StagedFrom != "" {
+			bin = v.StagedFrom + " (run from a copy)"
+		}
+		fmt.Fprintf(&b, "- %s: %s (%s), init profiles %s", v.Name, bin, orUnknown(v.Version), prof)
 		if len(v.Config) > 0 {
 			fmt.Fprintf(&b, ", config %s", strings.Join(v.Config, " "))
 		}

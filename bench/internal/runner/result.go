@@ -35,8 +35,10 @@ type Result struct {
 type VariantInfo struct {
 	// Name is "stock" or "highload".
 	Name string `json:"name"`
-	// Bin is the binary's path.
-	Bin string `json:"bin"`
+	// Bin is the binary's path; StagedFrom the binary it was copied from
+	// for the run, if it was.
+	Bin        string `json:"bin"`
+	StagedFrom string `json:"staged_from,omitempty"`
 	// Profiles are the init profiles besides "test".
 	Profiles []string `json:"profiles"`
 	// Config lists the -config settings written into its repos

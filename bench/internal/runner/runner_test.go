@@ -16,7 +16,7 @@ import (
 
 var (
 	stock    = workload.Variant{Name: "stock", Bin: "/bin/true"}
-	highload = workload.Variant{Name: "highload", Bin: "/bin/true", Profiles: []string{"highload"}}
+	highload = workload.Variant{Name: "highload", Bin: "/bin/true", StagedFrom: "/repo/build/bin/ipfs", Profiles: []string{"highload"}}
 )
 
 // fake returns a workload whose figures are tput[variant][round], plus a
@@ -102,6 +102,8 @@ func TestRunAlternatesAndSummarises(t *testing.T) {
 		"1 round(s) failed",
 		"- W9 round 2 highload: boom …",
 		"total run time:",
+		"- stock: /bin/true (",
+		"- highload: /repo/build/bin/ipfs (run from a copy) (",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)

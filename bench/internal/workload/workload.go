@@ -26,6 +26,9 @@ type Variant struct {
 	Name string
 	// Bin is the ipfs binary.
 	Bin string
+	// StagedFrom is the binary Bin was copied from when the bench stages
+	// copies for its run ("" when Bin is used in place).
+	StagedFrom string
 	// Profiles are the extra init profiles this variant's repos get besides
 	// "test" (none for stock, "highload" for ours).
 	Profiles []string
