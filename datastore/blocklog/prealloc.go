@@ -80,7 +80,8 @@ func (d *Datastore) preallocator() {
 // zeroAhead fills s with zeros from where the committer's writes end up to
 // preallocAhead beyond them, one chunk per lock hold (the committer
 // reserves its next group's bytes under the same lock, so no zero ever
-// lands on a record), then fdatasyncs the file.
+// lands on a record), writing each chunk back before the next
+// (writeBack), then fdatasyncs the file.
 func (d *Datastore) zeroAhead(s *segment, zero []byte) {
 	ahead := d.preallocAhead()
 	filled := false
