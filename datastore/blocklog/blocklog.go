@@ -28,6 +28,9 @@ const (
 	DefaultCompactRate     = 32 << 20
 	DefaultCompactInterval = 30 * time.Second
 	DefaultMaxGroupBytes   = 16 << 20
+	// DefaultPreallocMaxGroup is the recent mean group size at and above
+	// which the zero-filled tail is not extended (see prealloc.go).
+	DefaultPreallocMaxGroup = 192 << 10
 )
 
 // Options configure a store. The zero value of each field means its default.
@@ -42,6 +45,14 @@ type Options struct {
 	// flush cheaper on filesystems that overwrite in place (ext4, XFS); on
 	// copy-on-write ones (btrfs, ZFS) it only doubles the bytes written.
 	NoPreallocate bool
+	// PreallocMaxGroup: the zero-filled tail is extended only while the
+	// recent mean group commit (a moving average) is smaller than this
+	// many bytes (default 192 KiB; negative: always). A small group's
+	// flush is dominated by the metadata an append must commit, which the
+	// tail saves; a large group's flush is dominated by its own data, and
+	// the zeros would only double the bytes written (a bulk fetch of
+	// 256 KiB blocks).
+	PreallocMaxGroup int
 	// SegmentSize is the size at which the active segment is sealed
 	// (default 256 MiB, 1 MiB to 1 GiB).
 	SegmentSize int64
@@ -76,6 +87,9 @@ func (o *Options) fill() error {
 	}
 	if o.MaxGroupBytes < 64<<10 || int64(o.MaxGroupBytes) > o.SegmentSize {
 		return fmt.Errorf("blocklog: MaxGroupBytes %d out of range [65536, SegmentSize %d]", o.MaxGroupBytes, o.SegmentSize)
+	}
+	if o.PreallocMaxGroup == 0 {
+		o.PreallocMaxGroup = DefaultPreallocMaxGroup
 	}
 	if o.CompactRatio == 0 {
 		o.CompactRatio = DefaultCompactRatio
@@ -177,6 +191,10 @@ type Datastore struct {
 
 	syncSem chan struct{} // bounds concurrent group fsyncs (Options.Sync)
 	zkick   chan struct{} // wakes the preallocator (Options.Sync)
+	// groupAvg is the moving average of the group commits' bytes (written
+	// by the committer only); the preallocator extends the zero-filled
+	// tail only while it is below Options.PreallocMaxGroup.
+	groupAvg atomic.Int64
 
 	compactMu  sync.Mutex // one compaction at a time
 	compactNow chan struct{}

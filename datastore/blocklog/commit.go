@@ -174,6 +174,7 @@ func (d *Datastore) commit(g *group) (*segment, error) {
 			return nil, fmt.Errorf("blocklog: write %s: %w", a.path, err)
 		}
 		a.size.Store(base + int64(g.size))
+		d.noteGroup(int64(g.size))
 		d.apply(a, uint32(base), g.ops)
 		d.st.groups.Add(1)
 		d.st.groupOps.Add(uint64(len(g.ops)))

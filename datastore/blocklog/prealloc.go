@@ -33,6 +33,16 @@ import (
 //
 // Sealing a segment truncates its zero tail first, so sealed segments,
 // their hint files and compaction see exact sizes.
+//
+// The zeros pay only for small groups. A group's flush costs a device
+// write of its pages, a cache flush and, when appending, a journal commit;
+// for a group of a few KiB the journal commit is most of it, for a group
+// of 256 KiB blocks (a bulk fetch) the data is, and the zeros only double
+// the bytes the disk writes and the CPU spent writing them. So the
+// committer keeps a moving average of its groups' bytes, and while it is
+// at or above Options.PreallocMaxGroup the tail is not extended: groups
+// use up what is already zeroed, then append. When groups get small again
+// the preallocator resumes from the committer's position.
 
 // preallocChunk is the size of one zero-filling write.
 const preallocChunk = 1 << 20
@@ -46,6 +56,26 @@ func (d *Datastore) preallocAhead() int64 {
 
 // preallocating reports whether the active segment is zero-filled ahead.
 func (d *Datastore) preallocating() bool { return d.opts.Sync && !d.opts.NoPreallocate }
+
+// groupAvgShift sets the moving average's weight: each group moves it by
+// 1/16 of its difference from the average.
+const groupAvgShift = 4
+
+// noteGroup adds a group of n bytes to the moving average of group sizes.
+// Only the committer calls it.
+func (d *Datastore) noteGroup(n int64) {
+	if !d.preallocating() {
+		return
+	}
+	avg := d.groupAvg.Load()
+	d.groupAvg.Store(avg + (n-avg)>>groupAvgShift)
+}
+
+// preallocPays reports whether recent groups are small enough for the
+// zero-filled tail to be extended (see the package comment above).
+func (d *Datastore) preallocPays() bool {
+	return d.opts.PreallocMaxGroup < 0 || d.groupAvg.Load() < int64(d.opts.PreallocMaxGroup)
+}
 
 func (d *Datastore) kickPrealloc() {
 	if !d.preallocating() {
@@ -61,7 +91,6 @@ func (d *Datastore) kickPrealloc() {
 // Close.
 func (d *Datastore) preallocator() {
 	defer d.wg.Done()
-	zero := make([]byte, preallocChunk)
 	for {
 		select {
 		case <-d.stop:
@@ -72,7 +101,7 @@ func (d *Datastore) preallocator() {
 		s := d.active
 		s.acquire()
 		d.mu.RUnlock()
-		d.zeroAhead(s, zero)
+		d.zeroAhead(s)
 		s.release()
 	}
 }
@@ -81,8 +110,9 @@ func (d *Datastore) preallocator() {
 // preallocAhead beyond them, one chunk per lock hold (the committer
 // reserves its next group's bytes under the same lock, so no zero ever
 // lands on a record), writing each chunk back before the next
-// (writeBack), then fdatasyncs the file.
-func (d *Datastore) zeroAhead(s *segment, zero []byte) {
+// (writeBack), then fdatasyncs the file. It stops early when recent
+// groups are too large for the zeros to pay (preallocPays).
+func (d *Datastore) zeroAhead(s *segment) {
 	ahead := d.preallocAhead()
 	filled := false
 	for {
@@ -90,6 +120,9 @@ func (d *Datastore) zeroAhead(s *segment, zero []byte) {
 		case <-d.stop:
 			return
 		default:
+		}
+		if !d.preallocPays() {
+			break
 		}
 		s.zmu.Lock()
 		if s.sealed || s.zeroFailed {
@@ -102,8 +135,8 @@ func (d *Datastore) zeroAhead(s *segment, zero []byte) {
 			s.zmu.Unlock()
 			break
 		}
-		to := min(from+int64(len(zero)), target)
-		if _, err := s.f.WriteAt(zero[:to-from], from); err != nil {
+		to := min(from+preallocChunk, target)
+		if err := writeZeros(s, from, to-from); err != nil {
 			// A full disk, most likely: give the space back and leave
 			// this segment's tail to plain appends.
 			s.zeroFailed = true
@@ -148,7 +181,7 @@ func (d *Datastore) reserve(s *segment, base, end int64) (inPlace bool) {
 	s.zmu.Lock()
 	s.reserved = max(s.reserved, end)
 	inPlace = end <= s.durable
-	low := s.zeroed-end < d.preallocAhead()/2 && !s.zeroFailed && !s.sealed
+	low := s.zeroed-end < d.preallocAhead()/2 && !s.zeroFailed && !s.sealed && d.preallocPays()
 	s.zmu.Unlock()
 	if low {
 		d.kickPrealloc()
@@ -182,6 +215,51 @@ func (s *segment) seal() error {
 			return fmt.Errorf("blocklog: seal %s: cut the zero-filled tail: %w", s.path, err)
 		}
 		s.zeroed, s.durable = size, min(s.durable, size)
+	}
+	return nil
+}
+
+// writeZeros writes n zeros (at most preallocChunk) at off in s from
+// iovecs that all point at one shared zero page, so the preallocator holds
+// no buffer of its own.
+func writeZeros(s *segment, off, n int64) error {
+	var iov [preallocChunk / len(zeroPage)][]byte
+	k := 0
+	for left := n; left > 0; k++ {
+		l := min(left, int64(len(zeroPage)))
+		iov[k] = zeroPage[:l]
+		left -= l
+	}
+	rc, err := s.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	v := iov[:k]
+	for len(v) > 0 {
+		var w int
+		var werr error
+		if cerr := rc.Control(func(fd uintptr) { w, werr = unix.Pwritev(int(fd), v, off) }); cerr != nil {
+			return cerr
+		}
+		if werr == unix.EINTR {
+			continue
+		}
+		if werr != nil {
+			return werr
+		}
+		if w == 0 {
+			return io.ErrShortWrite
+		}
+		off += int64(w)
+		for w > 0 { // resume a partial write
+			if w >= len(v[0]) {
+				w -= len(v[0])
+				v = v[1:]
+			} else {
+				v[0] = v[0][w:]
+				w = 0
+			}
+		}
 	}
 	return nil
 }
@@ -226,7 +304,7 @@ func fdatasync(s *segment) error {
 
 // zeroTail reports whether every byte of f from off to size is zero.
 func zeroTail(f io.ReaderAt, off, size int64) (bool, error) {
-	buf := make([]byte, min(size-off, scanChunk))
+	buf := make([]byte, min(size-off, zeroTailChunk))
 	for off < size {
 		n := min(int64(len(buf)), size-off)
 		if _, err := f.ReadAt(buf[:n], off); err != nil {
@@ -240,6 +318,11 @@ func zeroTail(f io.ReaderAt, off, size int64) (bool, error) {
 	return true, nil
 }
 
+// zeroTailChunk is the read size of zeroTail's check.
+const zeroTailChunk = 64 << 10
+
+// zeroPage is a page of zeros, never written: the source of the
+// preallocator's writes and isZero's reference.
 var zeroPage [4096]byte
 
 func isZero(b []byte) bool {

@@ -215,3 +215,114 @@ func TestPreallocOff(t *testing.T) {
 		}
 	}
 }
+
+// TestPreallocPausesForLargeGroups: while recent groups are at least
+// PreallocMaxGroup, the zero-filled tail is not extended (at most the chunk
+// being written when the average crossed the limit): large groups use up
+// the zeros already there, then append, across a segment rotation. Small
+// groups bring the average down and the filling resumes. Every write reads
+// back after a reopen, with nothing truncated.
+func TestPreallocPausesForLargeGroups(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{Sync: true, SegmentSize: 8 << 20, MaxGroupBytes: 1 << 20, PreallocMaxGroup: 64 << 10}
+	d := open(t, dir, o)
+	waitPrealloc(t, d, 1<<20)
+	if st := d.Stats(); st.ZeroFill != "on" || st.PreallocMaxGroup != 64<<10 {
+		t.Fatalf("zero fill %q (limit %d) before any write, want on (65536)", st.ZeroFill, st.PreallocMaxGroup)
+	}
+	sizes := map[int]int{}
+	put := func(i, n int) {
+		t.Helper()
+		if err := d.Put(ctx, key(i), val(i, n)); err != nil {
+			t.Fatal(err)
+		}
+		sizes[i] = n
+	}
+	// One 256 KiB put per group: the average passes 64 KiB after a few.
+	i := 0
+	for ; d.Stats().ZeroFill != "paused"; i++ {
+		if i == 50 {
+			t.Fatalf("zero fill still on after 50 groups of 256 KiB: %+v", d.Stats())
+		}
+		put(i, 256<<10)
+	}
+	z0 := d.Stats().ZeroFilledBytes
+	for range 48 { // 12 MiB: past the 4 MiB lead and into a second segment
+		put(i, 256<<10)
+		i++
+	}
+	st := d.Stats()
+	if grown := st.ZeroFilledBytes - z0; grown > preallocChunk {
+		t.Fatalf("paused, yet %d more bytes of zeros were written", grown)
+	}
+	if st.Segments < 2 || st.ZeroFill != "paused" || st.RecentGroupBytes < 64<<10 {
+		t.Fatalf("after 12 MiB of large groups: %d segments, zero fill %q, recent groups %d", st.Segments, st.ZeroFill, st.RecentGroupBytes)
+	}
+	a := d.active
+	a.zmu.Lock()
+	zeroed, size := a.zeroed, a.size.Load()
+	a.zmu.Unlock()
+	if size <= zeroed {
+		t.Fatalf("active segment: records end at %d, zeros at %d: the large groups did not append", size, zeroed)
+	}
+	// Small groups: the average falls below the limit and the tail grows
+	// again.
+	for n := 0; d.Stats().ZeroFill != "on"; n++ {
+		if n == 200 {
+			t.Fatalf("zero fill not back on after 200 small groups: %+v", d.Stats())
+		}
+		put(i, 2000)
+		i++
+	}
+	put(i, 2000) // a group after the switch wakes the preallocator
+	i++
+	waitPrealloc(t, d, 1<<20)
+	if d.Stats().ZeroFilledBytes <= st.ZeroFilledBytes {
+		t.Fatal("zero fill back on, but no zeros written")
+	}
+	d.Close()
+	d = open(t, dir, o)
+	defer d.Close()
+	for k, n := range sizes {
+		mustGet(t, d, key(k), val(k, n))
+	}
+	if st := d.Stats(); st.TruncatedBytes != 0 || st.Keys != len(sizes) {
+		t.Fatalf("reopen: truncated %d bytes, %d keys, want 0 and %d", st.TruncatedBytes, st.Keys, len(sizes))
+	}
+}
+
+// TestWriteZeros: the preallocator's writes from the shared zero page
+// cover exactly the range asked for, whole pages or not.
+func TestWriteZeros(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	junk := make([]byte, 3*preallocChunk)
+	for i := range junk {
+		junk[i] = 0xa5
+	}
+	if _, err := f.WriteAt(junk, 0); err != nil {
+		t.Fatal(err)
+	}
+	s := &segment{f: f}
+	for _, r := range [][2]int64{{100, 9000}, {8192, 4096}, {20000, 1}, {preallocChunk + 3, preallocChunk}} {
+		if err := writeZeros(s, r[0], r[1]); err != nil {
+			t.Fatal(err)
+		}
+		for i := r[0]; i < r[0]+r[1]; i++ {
+			junk[i] = 0
+		}
+	}
+	got := make([]byte, len(junk)+10)
+	n, _ := f.ReadAt(got, 0)
+	if n != len(junk) {
+		t.Fatalf("file is %d bytes, want %d", n, len(junk))
+	}
+	for i := range junk {
+		if got[i] != junk[i] {
+			t.Fatalf("byte %d is %#x, want %#x", i, got[i], junk[i])
+		}
+	}
+}

@@ -25,7 +25,11 @@ func lockDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
-const scanChunk = 4 << 20
+// scanChunk is the read size of a segment scan at open (grown for a larger
+// record). It is garbage once the open is done, but the pages it touched
+// stay in the process until the Go runtime returns them, so it is kept
+// small.
+const scanChunk = 1 << 20
 
 // scanSegment reads the records of f from the end of its header up to size,
 // calling fn with each valid record and its offset (the record aliases a

@@ -53,6 +53,13 @@ type Stats struct {
 	PreallocatedBytes int64  `json:"preallocatedBytes"`
 	ZeroFilledBytes   uint64 `json:"zeroFilledBytes"`
 	PreallocFailures  uint64 `json:"preallocFailures"`
+	// ZeroFill is the zero-filled tail's state: "off" (no Sync, or
+	// NoPreallocate), "on", or "paused" while recent groups are too large
+	// for it to pay; RecentGroupBytes is the moving average of group sizes
+	// it is decided on and PreallocMaxGroup the limit (negative: none).
+	ZeroFill         string `json:"zeroFill"`
+	RecentGroupBytes int64  `json:"recentGroupBytes"`
+	PreallocMaxGroup int64  `json:"preallocMaxGroup"`
 	// Compactions is the number of segments rewritten or removed;
 	// CompactedBytes the bytes that freed; CompactionFailures the passes
 	// that failed (logged).
@@ -75,6 +82,13 @@ func (d *Datastore) Stats() Stats {
 		Compactions: d.st.compactions.Load(), CompactedBytes: d.st.compactReclaimed.Load(),
 		CompactionFailures: d.st.compactFailures.Load(),
 		TruncatedBytes:     d.st.truncated.Load(), OpenTime: time.Duration(d.st.openTime.Load()),
+	}
+	st.ZeroFill, st.RecentGroupBytes, st.PreallocMaxGroup = "off", d.groupAvg.Load(), int64(d.opts.PreallocMaxGroup)
+	if d.preallocating() {
+		st.ZeroFill = "on"
+		if !d.preallocPays() {
+			st.ZeroFill = "paused"
+		}
 	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()

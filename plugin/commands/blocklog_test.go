@@ -19,6 +19,7 @@ func TestWriteBlocklog(t *testing.T) {
 		Segments: 3, Keys: 1200, DiskBytes: 40 << 20, LiveBytes: 30 << 20, GarbageBytes: 10 << 20,
 		Groups: 400, GroupedOps: 1000, MaxGroupOps: 9, GroupBytes: 38 << 20,
 		Syncs: 400, SyncTime: 800 * time.Millisecond, InPlaceGroups: 390, PreallocatedBytes: 4 << 20, ZeroFilledBytes: 44 << 20,
+		ZeroFill: "paused", RecentGroupBytes: 270 << 10, PreallocMaxGroup: 192 << 10,
 		Compactions: 2, CompactedBytes: 5 << 20, TruncatedBytes: 123, OpenTime: 15 * time.Millisecond,
 	}}}}
 	if err := writeBlocklog(&b, s); err != nil {
@@ -27,7 +28,8 @@ func TestWriteBlocklog(t *testing.T) {
 	for _, want := range []string{
 		"blocklog /repo/blocklog", "segments: 3, keys: 1200", "disk: 40 MiB, live: 30 MiB, garbage: 10 MiB",
 		"group commits: 400, 1000 records (2.50 per group, largest 9)", "flushes: 400, mean 2ms",
-		"zero-filled tail: 390 (4.0 MiB ahead now", "compactions: 2, 5.0 MiB freed", "truncated: 123 B",
+		"zero-filled tail: 390 (4.0 MiB ahead now",
+		"zero fill: paused (recent groups 270 KiB, not below 192 KiB)", "compactions: 2, 5.0 MiB freed", "truncated: 123 B",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("blocklog text lacks %q:\n%s", want, b.String())
