@@ -81,3 +81,17 @@ func FuzzFrame(f *testing.F) {
 		}
 	})
 }
+
+// TestIncompressibleEncodeAllocatesNothing: a large incompressible value
+// (a bulk fetch's 256 KiB blocks) is stored raw after the 4 KiB probe,
+// which must not allocate: the probe's buffer comes from a pool.
+func TestIncompressibleEncodeAllocatesNothing(t *testing.T) {
+	c := newCodec(32 << 10)
+	v := randBytes(256 << 10)
+	if _, framed := c.encode(v); framed {
+		t.Fatal("random bytes were framed")
+	}
+	if n := testing.AllocsPerRun(50, func() { c.encode(v) }); n != 0 {
+		t.Fatalf("encode of an incompressible 256 KiB value: %v allocations, want 0", n)
+	}
+}
