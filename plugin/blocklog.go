@@ -54,7 +54,7 @@ type blocklogConfig struct {
 // parseBlocklogConfig reads
 //
 //	{"type": "blocklog", "path": "blocklog", "sync": false, "preallocate": true,
-//	 "segmentSize": "256MiB", "compactRatio": 0.5, "compactRate": "32MiB",
+//	 "preallocMaxGroup": "0", "segmentSize": "256MiB", "compactRatio": 0.5, "compactRate": "32MiB",
 //	 "compactInterval": "30s"}
 //
 // Every field but path is a tunable; unknown fields are refused by name.
@@ -81,6 +81,15 @@ func parseBlocklogConfig(m map[string]any) (fsrepo.DatastoreConfig, error) {
 				return nil, fmt.Errorf("blocklog: preallocate: want true or false, got %v", v)
 			}
 			c.opts.NoPreallocate = !b
+		case "preallocMaxGroup":
+			n, err := blocklogBytes(v)
+			if err != nil {
+				return nil, fmt.Errorf("blocklog: preallocMaxGroup: %w", err)
+			}
+			if n > 1<<30 {
+				return nil, fmt.Errorf("blocklog: preallocMaxGroup: %d is above 1 GiB", n)
+			}
+			c.opts.PreallocMaxGroup = int(n)
 		case "segmentSize", "compactRate":
 			n, err := blocklogBytes(v)
 			if err != nil {
@@ -105,7 +114,7 @@ func parseBlocklogConfig(m map[string]any) (fsrepo.DatastoreConfig, error) {
 			}
 			c.opts.CompactInterval = d
 		default:
-			return nil, fmt.Errorf("blocklog: unknown field %q (known: path, sync, preallocate, segmentSize, compactRatio, compactRate, compactInterval)", k)
+			return nil, fmt.Errorf("blocklog: unknown field %q (known: path, sync, preallocate, preallocMaxGroup, segmentSize, compactRatio, compactRate, compactInterval)", k)
 		}
 	}
 	if c.path == "" {
@@ -121,7 +130,7 @@ func parseBlocklogConfig(m map[string]any) (fsrepo.DatastoreConfig, error) {
 
 // specFieldNames turns blocklog.Options field names in errors into the
 // spec's.
-var specFieldNames = strings.NewReplacer("SegmentSize", "segmentSize", "CompactRatio", "compactRatio",
+var specFieldNames = strings.NewReplacer("PreallocMaxGroup", "preallocMaxGroup", "SegmentSize", "segmentSize", "CompactRatio", "compactRatio",
 	"CompactRate", "compactRate", "MaxGroupBytes", "segmentSize/4")
 
 func blocklogBytes(v any) (int64, error) {

@@ -19,7 +19,7 @@ func init() {
 }
 
 func TestBlocklogSpecDiskSpecIsIdentity(t *testing.T) {
-	a, err := parseBlocklogConfig(specMap(t, `{"type":"blocklog","path":"blocklog","sync":true,"preallocate":false,"segmentSize":"64MiB","compactRatio":0.3,"compactRate":"8MiB","compactInterval":"10s"}`))
+	a, err := parseBlocklogConfig(specMap(t, `{"type":"blocklog","path":"blocklog","sync":true,"preallocate":false,"preallocMaxGroup":"192KiB","segmentSize":"64MiB","compactRatio":0.3,"compactRate":"8MiB","compactInterval":"10s"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,6 +29,9 @@ func TestBlocklogSpecDiskSpecIsIdentity(t *testing.T) {
 	}
 	if !a.(*blocklogConfig).opts.NoPreallocate || b.(*blocklogConfig).opts.NoPreallocate {
 		t.Fatal("preallocate not parsed")
+	}
+	if g := a.(*blocklogConfig).opts.PreallocMaxGroup; g != 192<<10 || b.(*blocklogConfig).opts.PreallocMaxGroup != 0 {
+		t.Fatalf("preallocMaxGroup parsed as %d (default %d), want 196608 (0)", g, b.(*blocklogConfig).opts.PreallocMaxGroup)
 	}
 	if a.DiskSpec().String() != b.DiskSpec().String() || a.DiskSpec().String() != `{"path":"blocklog","type":"blocklog"}` {
 		t.Fatalf("DiskSpec %s vs %s", a.DiskSpec(), b.DiskSpec())
@@ -42,6 +45,9 @@ func TestBlocklogSpecRefusedNamingTheField(t *testing.T) {
 		`{"type":"blocklog","path":"x","sync":"yes"}`:              "sync",
 		`{"type":"blocklog","path":"x","preallocate":1}`:           "preallocate",
 		`{"type":"blocklog","path":"x","segmentSize":"1KiB"}`:      "segmentSize",
+		`{"type":"blocklog","path":"x","preallocMaxGroup":"1KiB"}`: "preallocMaxGroup",
+		`{"type":"blocklog","path":"x","preallocMaxGroup":-5}`:     "preallocMaxGroup",
+		`{"type":"blocklog","path":"x","preallocMaxGroup":"2GiB"}`: "preallocMaxGroup",
 		`{"type":"blocklog","path":"x","segmentSize":"lots"}`:      "segmentSize",
 		`{"type":"blocklog","path":"x","compactRatio":2}`:          "compactRatio",
 		`{"type":"blocklog","path":"x","compactRate":"1KiB"}`:      "compactRate",

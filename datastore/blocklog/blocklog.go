@@ -28,9 +28,8 @@ const (
 	DefaultCompactRate     = 32 << 20
 	DefaultCompactInterval = 30 * time.Second
 	DefaultMaxGroupBytes   = 16 << 20
-	// DefaultPreallocMaxGroup is the recent mean group size at and above
-	// which the zero-filled tail is not extended (see prealloc.go).
-	DefaultPreallocMaxGroup = 192 << 10
+	// MinPreallocMaxGroup is the smallest positive PreallocMaxGroup.
+	MinPreallocMaxGroup = 4 << 10
 )
 
 // Options configure a store. The zero value of each field means its default.
@@ -45,13 +44,14 @@ type Options struct {
 	// flush cheaper on filesystems that overwrite in place (ext4, XFS); on
 	// copy-on-write ones (btrfs, ZFS) it only doubles the bytes written.
 	NoPreallocate bool
-	// PreallocMaxGroup: the zero-filled tail is extended only while the
-	// recent mean group commit (a moving average) is smaller than this
-	// many bytes (default 192 KiB; negative: always). A small group's
-	// flush is dominated by the metadata an append must commit, which the
-	// tail saves; a large group's flush is dominated by its own data, and
-	// the zeros would only double the bytes written (a bulk fetch of
-	// 256 KiB blocks).
+	// PreallocMaxGroup, if positive, pauses the zero-filled tail while the
+	// recent mean group commit (a moving average) is at least this many
+	// bytes; 0 (the default) never pauses it. A small group's flush is
+	// dominated by the metadata an append must commit, which the tail
+	// saves; a large group's flush by its own data, where the zeros double
+	// the bytes written. Whether the appends' journal commits then cost
+	// more than the zeros depends on the disk and on what else writes to
+	// the filesystem: see docs/blocklog.md.
 	PreallocMaxGroup int
 	// SegmentSize is the size at which the active segment is sealed
 	// (default 256 MiB, 1 MiB to 1 GiB).
@@ -88,8 +88,8 @@ func (o *Options) fill() error {
 	if o.MaxGroupBytes < 64<<10 || int64(o.MaxGroupBytes) > o.SegmentSize {
 		return fmt.Errorf("blocklog: MaxGroupBytes %d out of range [65536, SegmentSize %d]", o.MaxGroupBytes, o.SegmentSize)
 	}
-	if o.PreallocMaxGroup == 0 {
-		o.PreallocMaxGroup = DefaultPreallocMaxGroup
+	if o.PreallocMaxGroup < 0 || (o.PreallocMaxGroup > 0 && o.PreallocMaxGroup < MinPreallocMaxGroup) {
+		return fmt.Errorf("blocklog: PreallocMaxGroup %d out of range: 0 (never pause) or at least %d", o.PreallocMaxGroup, MinPreallocMaxGroup)
 	}
 	if o.CompactRatio == 0 {
 		o.CompactRatio = DefaultCompactRatio

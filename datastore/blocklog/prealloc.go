@@ -34,15 +34,18 @@ import (
 // Sealing a segment truncates its zero tail first, so sealed segments,
 // their hint files and compaction see exact sizes.
 //
-// The zeros pay only for small groups. A group's flush costs a device
+// The zeros pay most for small groups. A group's flush costs a device
 // write of its pages, a cache flush and, when appending, a journal commit;
 // for a group of a few KiB the journal commit is most of it, for a group
-// of 256 KiB blocks (a bulk fetch) the data is, and the zeros only double
-// the bytes the disk writes and the CPU spent writing them. So the
+// of 256 KiB blocks (a bulk fetch) the data is, and the zeros double the
+// bytes the disk writes. So, with Options.PreallocMaxGroup set, the
 // committer keeps a moving average of its groups' bytes, and while it is
-// at or above Options.PreallocMaxGroup the tail is not extended: groups
-// use up what is already zeroed, then append. When groups get small again
-// the preallocator resumes from the committer's position.
+// at or above the limit the tail is not extended: groups use up what is
+// already zeroed, then append. When groups get small again the
+// preallocator resumes from the committer's position. It is off by
+// default: on a filesystem others also write to, an append's journal
+// commit waits for their metadata too, and a W1 fetch measured both
+// ways (docs/blocklog.md).
 
 // preallocChunk is the size of one zero-filling write.
 const preallocChunk = 1 << 20
@@ -64,7 +67,7 @@ const groupAvgShift = 4
 // noteGroup adds a group of n bytes to the moving average of group sizes.
 // Only the committer calls it.
 func (d *Datastore) noteGroup(n int64) {
-	if !d.preallocating() {
+	if !d.preallocating() || d.opts.PreallocMaxGroup <= 0 {
 		return
 	}
 	avg := d.groupAvg.Load()
@@ -74,7 +77,7 @@ func (d *Datastore) noteGroup(n int64) {
 // preallocPays reports whether recent groups are small enough for the
 // zero-filled tail to be extended (see the package comment above).
 func (d *Datastore) preallocPays() bool {
-	return d.opts.PreallocMaxGroup < 0 || d.groupAvg.Load() < int64(d.opts.PreallocMaxGroup)
+	return d.opts.PreallocMaxGroup <= 0 || d.groupAvg.Load() < int64(d.opts.PreallocMaxGroup)
 }
 
 func (d *Datastore) kickPrealloc() {

@@ -326,3 +326,21 @@ func TestWriteZeros(t *testing.T) {
 		}
 	}
 }
+
+// TestPreallocNeverPausedByDefault: without PreallocMaxGroup large groups
+// keep the zero-filled tail growing ahead of them.
+func TestPreallocNeverPausedByDefault(t *testing.T) {
+	d := open(t, t.TempDir(), Options{Sync: true, SegmentSize: 16 << 20, MaxGroupBytes: 1 << 20})
+	defer d.Close()
+	waitPrealloc(t, d, 1<<20)
+	z0 := d.Stats().ZeroFilledBytes
+	for i := range 24 { // 6 MiB: past the 4 MiB lead
+		if err := d.Put(ctx, key(i), val(i, 256<<10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitPrealloc(t, d, 1<<20)
+	if st := d.Stats(); st.ZeroFill != "on" || st.ZeroFilledBytes <= z0 || st.PreallocMaxGroup != 0 {
+		t.Fatalf("after 6 MiB of 256 KiB groups: zero fill %q, zeros %d -> %d, limit %d", st.ZeroFill, z0, st.ZeroFilledBytes, st.PreallocMaxGroup)
+	}
+}

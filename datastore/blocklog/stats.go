@@ -56,7 +56,8 @@ type Stats struct {
 	// ZeroFill is the zero-filled tail's state: "off" (no Sync, or
 	// NoPreallocate), "on", or "paused" while recent groups are too large
 	// for it to pay; RecentGroupBytes is the moving average of group sizes
-	// it is decided on and PreallocMaxGroup the limit (negative: none).
+	// it is decided on (kept only with a limit) and PreallocMaxGroup the
+	// limit (0: none, never paused).
 	ZeroFill         string `json:"zeroFill"`
 	RecentGroupBytes int64  `json:"recentGroupBytes"`
 	PreallocMaxGroup int64  `json:"preallocMaxGroup"`

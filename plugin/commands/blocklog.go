@@ -90,19 +90,18 @@ func writeBlocklog(w io.Writer, s *BlocklogStatus) error {
 		fmt.Fprintf(w, "  flushes: %d, mean %s; groups into the zero-filled tail: %d (%s ahead now, %s zeros written, %d failures)\n",
 			st.Syncs, mean.Round(time.Microsecond), st.InPlaceGroups, humanize.IBytes(uint64(st.PreallocatedBytes)),
 			humanize.IBytes(st.ZeroFilledBytes), st.PreallocFailures)
-		switch st.ZeroFill {
-		case "on", "paused":
+		switch {
+		case st.ZeroFill == "off":
+			fmt.Fprintln(w, "  zero fill: off")
+		case st.PreallocMaxGroup <= 0:
+			fmt.Fprintf(w, "  zero fill: %s (never paused)\n", st.ZeroFill)
+		default:
 			rel := "below"
 			if st.ZeroFill == "paused" {
 				rel = "not below"
 			}
-			limit := "no limit"
-			if st.PreallocMaxGroup >= 0 {
-				limit = rel + " " + humanize.IBytes(uint64(st.PreallocMaxGroup))
-			}
-			fmt.Fprintf(w, "  zero fill: %s (recent groups %s, %s)\n", st.ZeroFill, humanize.IBytes(uint64(st.RecentGroupBytes)), limit)
-		case "off":
-			fmt.Fprintln(w, "  zero fill: off")
+			fmt.Fprintf(w, "  zero fill: %s (recent groups %s, %s %s)\n", st.ZeroFill,
+				humanize.IBytes(uint64(st.RecentGroupBytes)), rel, humanize.IBytes(uint64(st.PreallocMaxGroup)))
 		}
 		fmt.Fprintf(w, "  compactions: %d, %s freed, %d failed\n", st.Compactions, humanize.IBytes(st.CompactedBytes), st.CompactionFailures)
 		if _, err := fmt.Fprintf(w, "  last open: %s, torn tail truncated: %s\n", st.OpenTime.Round(time.Millisecond),

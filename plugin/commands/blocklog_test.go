@@ -35,6 +35,16 @@ func TestWriteBlocklog(t *testing.T) {
 			t.Errorf("blocklog text lacks %q:\n%s", want, b.String())
 		}
 	}
+	for st, want := range map[blocklog.Stats]string{
+		{ZeroFill: "on"}:  "zero fill: on (never paused)",
+		{ZeroFill: "off"}: "zero fill: off\n",
+		{ZeroFill: "on", RecentGroupBytes: 64 << 10, PreallocMaxGroup: 192 << 10}: "zero fill: on (recent groups 64 KiB, below 192 KiB)",
+	} {
+		var o bytes.Buffer
+		if err := writeBlocklog(&o, &BlocklogStatus{Logs: []BlocklogLog{{Path: "/l", Stats: st}}}); err != nil || !strings.Contains(o.String(), want) {
+			t.Errorf("zero fill %+v: text lacks %q:\n%s", st, want, o.String())
+		}
+	}
 	for _, line := range strings.Split(b.String(), "\n") {
 		if len(line) > 120 {
 			t.Errorf("line of %d columns: %q", len(line), line)
