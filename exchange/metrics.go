@@ -33,6 +33,8 @@ var (
 		"Malformed or oversized wantlists received.", nil, nil)
 	heldDesc = prometheus.NewDesc("highload_bitswap_held_messages_total",
 		"Wantlists of peers with an open breaker held back before the server handled them.", nil, nil)
+	droppedDesc = prometheus.NewDesc("highload_bitswap_dropped_messages_total",
+		"Held wantlists dropped unanswered because the peer's breaker was still open after the hold.", nil, nil)
 )
 
 // Collector reports a policy's [Stats] as highload_bitswap_* metrics at
@@ -48,7 +50,7 @@ func NewCollector(stats func() Stats) *Collector { return &Collector{stats: stat
 // Describe sends the collector's descriptors.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{queueDesc, peersDesc, acceptedDesc, servedDesc, shedDesc, activeDesc,
-		rateDesc, pendLimDesc, loadDesc, brPeersDesc, globalDesc, transDesc, tripsDesc, malformedDesc, heldDesc} {
+		rateDesc, pendLimDesc, loadDesc, brPeersDesc, globalDesc, transDesc, tripsDesc, malformedDesc, heldDesc, droppedDesc} {
 		ch <- d
 	}
 }
@@ -87,6 +89,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(malformedDesc, cnt, float64(s.Malformed))
 	ch <- prometheus.MustNewConstMetric(heldDesc, cnt, float64(s.Held))
+	ch <- prometheus.MustNewConstMetric(droppedDesc, cnt, float64(s.Dropped))
 }
 
 func b2f(b bool) float64 {

@@ -80,7 +80,8 @@ type peerState struct {
 	// a flooder, one we mostly serve blocks to is a client. Windows, not
 	// lifetime totals, so blocks fetched earlier buy no flood allowance.
 	winDontHaves, winBlocks   atomic.Int64
-	lastDontHaves, lastBlocks int64 // under mu
+	winBacklog                atomic.Int64 // wants refused for backlog in the window (backlog.go)
+	lastDontHaves, lastBlocks int64        // under mu
 	blocksIn                  atomic.Uint64
 	pass                      atomic.Uint64 // virtual time (see comparator.go)
 	active                    atomic.Int64  // unix nanos of the last want
@@ -140,7 +141,8 @@ type Policy struct {
 
 	onTrip atomic.Pointer[func(peer.ID, Fault)]
 
-	held atomic.Uint64 // wantlists held back (see hold)
+	held    atomic.Uint64 // wantlists held back (see hold)
+	dropped atomic.Uint64 // held wantlists dropped, the breaker still open (drop.go)
 	// slowPeer says whether a peer's connection is slow (the connection
 	// manager's quality); the sampler asks it for good peers each tick.
 	slowPeer  func(peer.ID) bool
@@ -305,13 +307,16 @@ func (p *Policy) Filter(id peer.ID, _ cid.Cid) bool {
 		st.lastRate = st.winCount
 		st.winStart, st.winCount = now, 0
 		st.lastDontHaves, st.lastBlocks = st.winDontHaves.Swap(0), st.winBlocks.Swap(0)
+		st.winBacklog.Store(0)
 	}
 	st.winCount++
 	// Over the rate, a peer trips for flood unless it is a busy client: one
 	// we have sent more blocks than DONT_HAVEs (a gateway fetching what we
 	// hold, W8) is left to the backlog and overload limits instead.
-	flood := lim.rate[c] > 0 && int64(st.winCount) == lim.rate[c]+1 &&
-		st.winDontHaves.Load()+st.lastDontHaves >= st.winBlocks.Load()+st.lastBlocks
+	// While half-open, the rate is scaled by the admitted fraction
+	// (floodOver, halfopen.go).
+	dominated := st.winDontHaves.Load()+st.lastDontHaves >= st.winBlocks.Load()+st.lastBlocks
+	flood := dominated && p.floodOver(st, int64(st.winCount), lim.rate[c], now)
 	st.mu.Unlock()
 	if flood {
 		p.trip(id, st, FaultFlood, now)
@@ -328,6 +333,9 @@ func (p *Policy) Filter(id peer.ID, _ cid.Cid) bool {
 		reason = ReasonOverload
 	case lim.pending[c] > 0 && st.pending.Load() >= lim.pending[c]:
 		reason = ReasonBacklog
+		if dominated && p.backlogFlood(st, lim.pending[c]) { // backlog.go
+			p.trip(id, st, FaultFlood, now)
+		}
 	}
 	if reason >= 0 {
 		st.denied.Add(1)
@@ -412,8 +420,8 @@ func (p *Policy) MessageReceived(id peer.ID, m bsmsg.BitSwapMessage) {
 		p.malformed.Add(1)
 		p.strike(id, FaultGarbage)
 	}
-	if len(wl) > 0 && len(m.Blocks()) == 0 && len(m.BlockPresences()) == 0 {
-		p.hold(id)
+	if len(wl) > 0 && len(m.Blocks()) == 0 && len(m.BlockPresences()) == 0 && p.hold(id) {
+		p.dropWants(id, m, len(wl)) // drop.go
 	}
 }
 
@@ -440,36 +448,41 @@ const holdPoll = 20 * time.Millisecond
 // class shares let the server answer it, and asks no faster. Other peers'
 // streams are not touched, and a message carrying blocks or presences (the
 // peer serving us) is never held.
-func (p *Policy) hold(id peer.ID) {
+//
+// hold returns true when the peer's breaker is still open after the wait:
+// the caller then drops the wantlist (drop.go) instead of handing boxo
+// 1,000 wants to answer DONT_HAVE one by one.
+func (p *Policy) hold(id peer.ID) (drop bool) {
 	if p.cfg.Hold <= 0 {
-		return
+		return false
 	}
 	c := p.ClassOf(id)
 	if c == ClassPriority {
-		return
+		return false
 	}
 	v, ok := p.peers.Load(id)
 	if !ok {
-		return
+		return false
 	}
 	st := v.(*peerState)
 	now := p.now()
 	if d := min(st.br.OpenFor(now), p.cfg.Hold); d > 0 {
 		p.held.Add(1)
 		p.sleep(p.ctx, d)
-		return
+		return st.br.OpenFor(p.now()) > 0
 	}
 	over := func() bool {
 		lim := p.lim.Load().pending[c]
 		return lim > 0 && st.pending.Load() >= lim
 	}
 	if !over() {
-		return
+		return false
 	}
 	p.held.Add(1)
 	for end := now.Add(p.cfg.Hold); over() && p.now().Before(end) && p.ctx.Err() == nil; {
 		p.sleep(p.ctx, holdPoll)
 	}
+	return false
 }
 
 // sleepCtx waits d or until ctx ends.

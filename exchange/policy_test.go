@@ -60,7 +60,9 @@ func sent(p *Policy, id peer.ID, n int) {
 
 func TestFloodTripsAndRecoversGradually(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.PeerRate[ClassUnknown] = 100
+	// 1,000/s: the 64 wants per second asked while half-open stay under
+	// the half-open allowance (1/8 of the rate, then 1/4, ...; halfopen.go).
+	cfg.PeerRate[ClassUnknown] = 1000
 	cfg.PeerPending[ClassUnknown] = 0
 	p, clk := newTestPolicy(t, cfg)
 	flooder, calm := peer.ID("flooder"), peer.ID("calm")
@@ -71,8 +73,8 @@ func TestFloodTripsAndRecoversGradually(t *testing.T) {
 			tripped <- id
 		}
 	})
-	if got := want(p, flooder, 100); got != 100 {
-		t.Fatalf("under the rate: admitted %d of 100", got)
+	if got := want(p, flooder, 1000); got != 1000 {
+		t.Fatalf("under the rate: admitted %d of 1000", got)
 	}
 	if got := want(p, flooder, 50); got != 0 {
 		t.Fatalf("over the rate: admitted %d of 50, want all shed", got)

@@ -75,6 +75,10 @@ type Stats struct {
 	// Held counts wantlists of peers with an open breaker that were held
 	// back before boxo handled them (Config.Hold).
 	Held uint64 `json:"held"`
+	// Dropped counts held wantlists dropped unanswered because the peer's
+	// breaker was still open after the hold (their wants count as shed by
+	// the breaker).
+	Dropped uint64 `json:"dropped"`
 	// SlowPeers counts peers with a good exchange record that the last
 	// tick kept out of ClassGood because their connection is slow
 	// (WithSlowPeers).
@@ -103,7 +107,7 @@ func (p *Policy) Stats() Stats {
 		Load: lim.load, Pressure: lim.level, GlobalPending: p.globalPend.Load(),
 		BreakerPeers: map[string]int{}, Trips: map[string]uint64{},
 		PeerTransitions: map[string]uint64{}, GlobalTransitions: map[string]uint64{},
-		Malformed: p.malformed.Load(), Held: p.held.Load(), SlowPeers: p.slowPeers.Load(),
+		Malformed: p.malformed.Load(), Held: p.held.Load(), Dropped: p.dropped.Load(), SlowPeers: p.slowPeers.Load(),
 		OutstandingCap: p.outCap.Load(), CapOrdered: p.capOrdered.Load(),
 	}
 	var peers [NumClasses]int

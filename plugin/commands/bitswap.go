@@ -70,7 +70,8 @@ func writeBitswap(w io.Writer, s *exchange.Stats) error {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Peer breakers: %s\n", counts(s.BreakerPeers))
-	fmt.Fprintf(w, "Trips: %s; malformed wantlists %d; held wantlists %d\n", counts(s.Trips), s.Malformed, s.Held)
+	fmt.Fprintf(w, "Trips: %s; malformed wantlists %d\n", counts(s.Trips), s.Malformed)
+	fmt.Fprintf(w, "Held wantlists: %d, dropped with the breaker still open: %d\n", s.Held, s.Dropped)
 	fmt.Fprintf(w, "Slow peers kept out of the good class: %d\n", s.SlowPeers)
 	if s.OutstandingCap > 0 {
 		fmt.Fprintf(w, "Outstanding cap %d bytes/peer: %d peers at it now, %d orderings by it\n",

@@ -76,8 +76,9 @@ type BitswapConfig struct {
 	DisconnectAbusive kconfig.Flag `default:"true" doc:"close the connection of a non-priority peer when its breaker trips"`
 	// AbusiveHold is the longest a wantlist from a non-priority peer waits
 	// before the server handles it when its breaker is open or it is at
-	// its pending limit (back-pressure on that peer's stream).
-	AbusiveHold *kconfig.OptionalDuration `json:",omitempty" default:"1s" range:"0s,1m" doc:"longest a wantlist of a non-priority peer with an open breaker or a full backlog waits before the server handles it (0s: off)"`
+	// its pending limit (back-pressure on that peer's stream); one whose
+	// breaker is still open after it is dropped unanswered.
+	AbusiveHold *kconfig.OptionalDuration `json:",omitempty" default:"1s" range:"0s,1m" doc:"longest a wantlist of a non-priority peer with an open breaker or a full backlog waits before the server handles it; dropped if the breaker is still open after it (0s: off)"`
 	// Prefetch is the most wants each fetch session keeps in flight, the caller's own included, asking for dag-pb links ahead of the caller.
 	Prefetch *kconfig.OptionalInteger `json:",omitempty" default:"0" range:"0,1024" doc:"client: wants each fetch session keeps in flight (the walker's included) by asking for links ahead of it, at most 16 MiB ahead (0: off)"`
 	// SimulateDontHaveOnTimeout makes the client count a want-block a peer

@@ -100,6 +100,14 @@ func TestBitswapPolicyUnderFlood(t *testing.T) {
 	if s.Held == 0 {
 		t.Errorf("no flood wantlist was held back: %+v", s)
 	}
+	// A held wantlist whose peer's breaker is still open after the hold
+	// (5 s cooldown, 1 s hold) is dropped before boxo sees it.
+	if err := waitFor(20*time.Second, func() (bool, string) {
+		s = policyStats(t, provider)
+		return s.Dropped > 0, fmt.Sprintf("held %d, dropped %d", s.Held, s.Dropped)
+	}); err != nil {
+		t.Errorf("no held wantlist of an open breaker was dropped: %v", err)
+	}
 	found := false
 	for _, p := range s.Peers {
 		found = found || (p.ID == vip.PeerID().String() && p.Class == "priority")
