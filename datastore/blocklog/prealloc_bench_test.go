@@ -69,8 +69,15 @@ func runSyncPuts(b *testing.B, shape benchShape, variant string, o Options, it i
 		b.Fatal(err)
 	}
 	// Let the preallocator fill its first lead, as a daemon's log has by
-	// the time a fetch starts.
-	time.Sleep(200 * time.Millisecond)
+	// the time a fetch starts: poll until the zero-filled count is nonzero
+	// and has stopped growing (bounded at 2 s).
+	for prev, deadline := int64(-1), time.Now().Add(2*time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		z := int64(d.Stats().ZeroFilledBytes)
+		if z > 0 && z == prev {
+			break
+		}
+		prev = z
+	}
 	z0 := d.Stats().ZeroFilledBytes
 	r := rand.New(rand.NewPCG(uint64(it), 7))
 	var sizes []int
