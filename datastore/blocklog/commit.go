@@ -320,37 +320,10 @@ func writeGroup(f *os.File, g *group, base int64) error {
 	iov := make([][]byte, 0, min(2*len(g.ops), maxIovecs))
 	off := base
 	flush := func() error {
-		for len(iov) > 0 {
-			var n int
-			var werr error
-			if cerr := rc.Control(func(fd uintptr) { n, werr = unix.Pwritev(int(fd), iov, off) }); cerr != nil {
-				return cerr
-			}
-			if werr == unix.EINTR {
-				continue
-			}
-			if werr != nil {
-				return werr
-			}
-			if n == 0 {
-				return io.ErrShortWrite
-			}
-			off += int64(n)
-			for n > 0 { // drop what was written; resume a partial write
-				if n >= len(iov[0]) {
-					n -= len(iov[0])
-					iov = iov[1:]
-				} else {
-					iov[0] = iov[0][n:]
-					n = 0
-				}
-			}
-			for len(iov) > 0 && len(iov[0]) == 0 {
-				iov = iov[1:]
-			}
-		}
+		var err error
+		off, err = vecFull(rc, unix.Pwritev, iov, off, io.ErrShortWrite)
 		iov = iov[:0]
-		return nil
+		return err
 	}
 	for i, o := range g.ops {
 		end := len(g.hdrs)

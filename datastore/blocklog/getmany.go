@@ -145,34 +145,6 @@ func preadvFull(s *segment, iov [][]byte, off int64) error {
 	if err != nil {
 		return err
 	}
-	for len(iov) > 0 {
-		var n int
-		var rerr error
-		if cerr := rc.Control(func(fd uintptr) { n, rerr = unix.Preadv(int(fd), iov, off) }); cerr != nil {
-			return cerr
-		}
-		if rerr == unix.EINTR {
-			continue
-		}
-		if rerr != nil {
-			return rerr
-		}
-		if n == 0 {
-			return io.ErrUnexpectedEOF
-		}
-		off += int64(n)
-		for n > 0 {
-			if n >= len(iov[0]) {
-				n -= len(iov[0])
-				iov = iov[1:]
-			} else {
-				iov[0] = iov[0][n:]
-				n = 0
-			}
-		}
-		for len(iov) > 0 && len(iov[0]) == 0 {
-			iov = iov[1:]
-		}
-	}
-	return nil
+	_, err = vecFull(rc, unix.Preadv, iov, off, io.ErrUnexpectedEOF)
+	return err
 }

@@ -237,34 +237,8 @@ func writeZeros(s *segment, off, n int64) error {
 	if err != nil {
 		return err
 	}
-	v := iov[:k]
-	for len(v) > 0 {
-		var w int
-		var werr error
-		if cerr := rc.Control(func(fd uintptr) { w, werr = unix.Pwritev(int(fd), v, off) }); cerr != nil {
-			return cerr
-		}
-		if werr == unix.EINTR {
-			continue
-		}
-		if werr != nil {
-			return werr
-		}
-		if w == 0 {
-			return io.ErrShortWrite
-		}
-		off += int64(w)
-		for w > 0 { // resume a partial write
-			if w >= len(v[0]) {
-				w -= len(v[0])
-				v = v[1:]
-			} else {
-				v[0] = v[0][w:]
-				w = 0
-			}
-		}
-	}
-	return nil
+	_, err = vecFull(rc, unix.Pwritev, iov[:k], off, io.ErrShortWrite)
+	return err
 }
 
 // writeBack starts and waits for the write-back of bytes [off, off+n) of
