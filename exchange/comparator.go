@@ -52,9 +52,12 @@ func (p *Policy) catchUp(st *peerState) {
 // peer is estimated to be at the server's outstanding-bytes cap (such a
 // peer last: boxo's queue would pop nothing for it, see inflight.go), then
 // by the peers' pass (lowest first), then class, then peer ID, so the
-// order is total. Tasks of one peer keep the queue's order.
+// order is total. Tasks of one peer go oldest want first (order.go).
 func (p *Policy) Compare(a, b *server.TaskInfo) bool {
 	if a.Peer == b.Peer {
+		if st := p.state(a.Peer); st != nil {
+			return st.order.before(a.Cid, b.Cid)
+		}
 		return false
 	}
 	sa, sb := p.state(a.Peer), p.state(b.Peer)

@@ -87,6 +87,7 @@ type peerState struct {
 	active                    atomic.Int64  // unix nanos of the last want
 	tickReqs                  atomic.Int64  // wants since the sampler's last tick
 	fl                        flight        // blocks sent, not yet acknowledged (inflight.go)
+	order                     arrival       // admitted wants in arrival order (order.go)
 
 	mu       sync.Mutex // guards the fields below
 	winStart time.Time
@@ -291,7 +292,7 @@ func (p *Policy) addPending(st *peerState, c Class, d int64) {
 
 // Filter is a server.PeerBlockRequestFilter: it returns false (answer
 // DONT_HAVE) when the peer, its class or the node is over its live limit.
-func (p *Policy) Filter(id peer.ID, _ cid.Cid) bool {
+func (p *Policy) Filter(id peer.ID, want cid.Cid) bool {
 	now := p.now()
 	st := p.peer(id)
 	c := p.ClassOf(id)
@@ -343,6 +344,7 @@ func (p *Policy) Filter(id peer.ID, _ cid.Cid) bool {
 		return false
 	}
 	p.accepted[c].Add(1)
+	st.order.add(want)
 	return true
 }
 
@@ -405,9 +407,15 @@ func (p *Policy) MessageReceived(id peer.ID, m bsmsg.BitSwapMessage) {
 		st.blocksIn.Add(uint64(n))
 		p.maybeGood(st)
 	}
-	if p.outCap.Load() > 0 {
-		if v, ok := p.peers.Load(id); ok {
-			v.(*peerState).fl.ack(m, p.now().UnixNano())
+	if v, ok := p.peers.Load(id); ok {
+		st := v.(*peerState)
+		if p.outCap.Load() > 0 {
+			st.fl.ack(m, p.now().UnixNano())
+		}
+		if m.Full() {
+			st.order.reset() // the new list replaces the old; the filter re-adds it
+		} else {
+			st.order.cancelled(m)
 		}
 	}
 	wl := m.Wantlist()
@@ -508,6 +516,7 @@ func (p *Policy) MessageSent(id peer.ID, m bsmsg.BitSwapMessage) {
 	}
 	st := p.peer(id)
 	c := p.ClassOf(id)
+	st.order.sent(m)
 	p.addPending(st, Class(st.class.Load()), -n)
 	if p.outCap.Load() > 0 {
 		st.fl.add(m, p.now().UnixNano())

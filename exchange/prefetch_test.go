@@ -292,15 +292,15 @@ func TestPrefetchWidthCountsTheCallersOwnWants(t *testing.T) {
 // the wants for the leaves must be counted at their links' sizes, not at
 // the average of the small nodes seen before them.
 func TestPrefetchCountsEachWantAtItsLinksSize(t *testing.T) {
-	const leaf = 256 << 10
+	const leaf = 64 << 10
 	nd := merkledag.NodeWithData(nil)
 	for i := range 1024 {
-		b := blocks.NewBlock(fmt.Appendf(nil, "leaf %d", i)) // stands in for a 256 KiB raw leaf
+		b := blocks.NewBlock(fmt.Appendf(nil, "leaf %d", i)) // stands in for a 64 KiB raw leaf
 		if err := nd.AddRawLink(fmt.Sprint(i), &format.Link{Cid: b.Cid(), Size: leaf}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s := &prefetchSession{p: &PrefetchExchange{width: 256}, own: 32,
+	s := &prefetchSession{p: &PrefetchExchange{width: 1024}, own: 32,
 		seen: map[cid.Cid]bool{}, ahead: map[cid.Cid]*ahead{}, signal: make(chan struct{}, 1)}
 	// What arrived so far: the root and six nodes like nd, about 8 KiB.
 	s.nBlocks, s.nBytes = 7, 7*8<<10
@@ -330,5 +330,55 @@ func TestPrefetchCountsEachWantAtItsLinksSize(t *testing.T) {
 	}
 	if g := s.guessLocked(link{}); g != s.avgLocked() {
 		t.Fatalf("guess without a size: %d, want the average %d", g, s.avgLocked())
+	}
+}
+
+func TestPrefetchLeavesLargeBlocksToTheCaller(t *testing.T) {
+	nd := merkledag.NodeWithData(nil)
+	sizes := map[string]uint64{
+		"16 KiB leaf":                  16 << 10,
+		"64 KiB chunk in dag-pb":       64<<10 + 14,
+		"256 KiB leaf":                 256 << 10,
+		"subtree of 174 16 KiB leaves": 174 * 16 << 10,
+		"no size":                      0,
+	}
+	byCid := map[cid.Cid]string{}
+	for name, size := range sizes {
+		b := blocks.NewBlock([]byte(name))
+		byCid[b.Cid()] = name
+		if err := nd.AddRawLink(name, &format.Link{Cid: b.Cid(), Size: size}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queued := func(avg int64) map[string]bool {
+		s := &prefetchSession{p: &PrefetchExchange{width: 1024},
+			seen: map[cid.Cid]bool{}, ahead: map[cid.Cid]*ahead{}, signal: make(chan struct{}, 1)}
+		s.nBlocks, s.nBytes = 4, 4*avg
+		s.links(nd)
+		got := map[string]bool{}
+		for _, l := range s.pending {
+			got[byCid[l.c]] = true
+		}
+		return got
+	}
+	got := queued(16 << 10)
+	for name, want := range map[string]bool{"16 KiB leaf": true, "64 KiB chunk in dag-pb": true,
+		"256 KiB leaf": false, "subtree of 174 16 KiB leaves": false, "no size": true} {
+		if got[name] != want {
+			t.Errorf("average block 16 KiB: %s queued %v, want %v", name, got[name], want)
+		}
+	}
+	if queued(256 << 10)["no size"] {
+		t.Error("average block 256 KiB: a link without a size was queued")
+	}
+	// A large link left to the caller is not marked seen, so the caller's
+	// own GetBlock goes to the inner session as for any block.
+	s := &prefetchSession{p: &PrefetchExchange{width: 1024},
+		seen: map[cid.Cid]bool{}, ahead: map[cid.Cid]*ahead{}, signal: make(chan struct{}, 1)}
+	s.links(nd)
+	for c, name := range byCid {
+		if _, ok := s.seen[c]; ok == (sizes[name] > PrefetchMaxBlock) {
+			t.Errorf("%s: seen %v", name, ok)
+		}
 	}
 }

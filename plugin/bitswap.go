@@ -20,6 +20,11 @@ import (
 	"github.com/kubo-highload/highload/plugin/hlstate"
 )
 
+// defaultPrefetch is Config.Bitswap.Prefetch when unset (its default tag):
+// 256 wants in flight per fetch session, links to blocks of up to 64 KiB
+// only (exchange.PrefetchMaxBlock).
+const defaultPrefetch = 256
+
 // bsPolicy is the adaptive policy of the node built last (Kubo may build
 // more than one node per process; the last one is what the command and the
 // metrics show).
@@ -64,7 +69,7 @@ func init() {
 				return nil, nil
 			}
 			opts := []fx.Option{fx.Decorate(bitswapDecorator(cfg.Bitswap, r.Bitswap))}
-			if w := r.Bitswap.Prefetch.WithDefault(0); w > 0 {
+			if w := r.Bitswap.Prefetch.WithDefault(defaultPrefetch); w > 0 {
 				opts = append(opts, fx.Decorate(prefetchDecorator(int(w))))
 			}
 			return opts, nil
