@@ -1,5 +1,5 @@
 // Command bench measures this build of Kubo against stock Kubo, side by
-// side in one run: for every workload (W1-W9, see docs/benchmarks.md) and
+// side in one run: for every workload (W1-W10, see docs/benchmarks.md) and
 // every round it runs the stock binary and then ours (A B A B ...), on
 // 127.0.0.1, with the same config apart from our plugin.
 //

@@ -442,3 +442,48 @@ func (n *Node) CPUTime() (time.Duration, error) {
 	const clkTck = 100 // USER_HZ on Linux
 	return time.Duration(ut+st) * time.Second / clkTck, nil
 }
+
+// RPCStream calls /api/v0/<path> with args and copies the answer's body to
+// w as it arrives. It returns the time from the request to the first byte of
+// the body and the bytes copied. A non-200 answer, or an error in the
+// stream's trailer, is an error.
+func (n *Node) RPCStream(ctx context.Context, path string, args url.Values, w io.Writer) (time.Duration, int64, error) {
+	if n.api == "" {
+		return 0, 0, fmt.Errorf("daemon: %s is not running", n.Name)
+	}
+	u := n.api + "/api/v0/" + path
+	if len(args) > 0 {
+		u += "?" + args.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		out, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return 0, 0, fmt.Errorf("daemon: %s %s: HTTP %d: %s", n.Name, path, resp.StatusCode, bytes.TrimSpace(out))
+	}
+	first := make([]byte, 1)
+	k, err := io.ReadFull(resp.Body, first)
+	ttfb := time.Since(start)
+	if err != nil {
+		return ttfb, 0, fmt.Errorf("daemon: %s %s: no body: %w", n.Name, path, err)
+	}
+	if _, err := w.Write(first[:k]); err != nil {
+		return ttfb, 0, err
+	}
+	m, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return ttfb, int64(k) + m, err
+	}
+	if e := resp.Trailer.Get("X-Stream-Error"); e != "" {
+		return ttfb, int64(k) + m, fmt.Errorf("daemon: %s %s: %s", n.Name, path, e)
+	}
+	return ttfb, int64(k) + m, nil
+}

@@ -1,6 +1,7 @@
-// Package fetch holds the fetch workloads W1-W4: real daemons of one variant
-// on 127.0.0.1, a fetcher timing `pin add` of a fresh random file from one or
-// more providers. Importing it registers the workloads.
+// Package fetch holds the fetch workloads W1-W4 and W10: real daemons of one
+// variant on 127.0.0.1, a fetcher timing `pin add` (W10: `cat`) of a fresh
+// random file from one or more providers. Importing it registers the
+// workloads.
 //
 // The model: every round starts its own daemons (fresh repos in the round's
 // directory, the variant's binary and profiles), imports fresh random bytes

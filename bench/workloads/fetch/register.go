@@ -23,4 +23,9 @@ func init() {
 		Shape: "1 provider, 8 fetchers each pinning its own 32 MiB (quick: 1 MiB) at once, 256 KiB chunks",
 		Run:   runW4,
 	})
+	workload.Register(workload.Workload{
+		ID: "W10", Name: "stream",
+		Shape: "1 provider, 1 fetcher, `cat` of 256 MiB random (quick: 8 MiB), 256 KiB chunks, read in order as a gateway does",
+		Run:   runW10,
+	})
 }
