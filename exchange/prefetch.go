@@ -144,6 +144,16 @@ type prefetchSession struct {
 	cached      int64 // bytes of arrived, unclaimed blocks
 	nBlocks     int64 // blocks arrived (for the average size)
 	nBytes      int64 // their bytes
+	// sibs places each large link (left to the caller, see
+	// [PrefetchMaxBlock]) among its parent's large links, for the
+	// read-ahead of a caller that asks for runs of them (see readAhead).
+	sibs map[cid.Cid]sibling
+}
+
+// sibling is a large link's place among its parent's large links.
+type sibling struct {
+	list []link // the parent's large links, in order (shared, read-only)
+	i    int    // this link's index in list
 }
 
 // GetBlock returns c from what was fetched ahead, waiting for it if it is
@@ -218,6 +228,7 @@ func (s *prefetchSession) countOwn(ctx context.Context, in <-chan blocks.Block, 
 // fetches the rest through the inner session, queueing the links of each
 // block.
 func (s *prefetchSession) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan blocks.Block, error) {
+	s.readAhead(cs)
 	var claimed []*ahead
 	var rest []cid.Cid
 	for _, c := range cs {
@@ -388,8 +399,49 @@ func (s *prefetchSession) small(size uint64) bool {
 	return size <= PrefetchMaxBlock
 }
 
+// readAhead queues, for a caller that asks for several large sibling links
+// at once, as many of the siblings that follow them: the next run the
+// caller will ask for. That caller is a sequential reader (boxo's DAG
+// reader, under `cat` and the gateway: go-ipld-format's navipld asks for 10
+// children at a time, when the previous 10 are half read), whose few
+// blocks asked ahead and Bitswap's 20 ms per-peer send cadence bound it at
+// about 10 blocks per 30 ms (docs/bitswap.md, "W10: what bounds a
+// streaming read"); with the next run in flight too it has twice as many.
+// Walkers that ask one block at a time (`pin add`, `dag export`) never
+// trigger it, so their large blocks stay theirs alone. The budget
+// ([PrefetchBytes], the width) still bounds what goes out.
+func (s *prefetchSession) readAhead(cs []cid.Cid) {
+	if len(cs) < 2 {
+		return
+	}
+	s.mu.Lock()
+	sib, ok := s.sibs[cs[len(cs)-1]]
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	end := min(sib.i+1+len(cs), len(sib.list))
+	added := false
+	for _, l := range sib.list[sib.i+1 : end] {
+		if !s.mark(l.c) {
+			continue
+		}
+		s.mu.Lock()
+		s.pending = append(s.pending, l)
+		s.mu.Unlock()
+		added = true
+	}
+	if added {
+		select {
+		case s.signal <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // links queues the unseen dag-pb links of b that name small blocks (see
-// [PrefetchMaxBlock]), without blocking.
+// [PrefetchMaxBlock]), without blocking, and places the large ones among
+// their siblings for readAhead.
 func (s *prefetchSession) links(b blocks.Block) {
 	if b.Cid().Type() != cid.DagProtobuf {
 		return
@@ -399,14 +451,32 @@ func (s *prefetchSession) links(b blocks.Block) {
 		return
 	}
 	added := false
+	var large []link
 	for _, l := range nd.Links() {
-		if !s.small(l.Size) || !s.mark(l.Cid) {
+		if !s.small(l.Size) {
+			large = append(large, link{c: l.Cid, size: l.Size})
+			continue
+		}
+		if !s.mark(l.Cid) {
 			continue
 		}
 		s.mu.Lock()
 		s.pending = append(s.pending, link{c: l.Cid, size: l.Size})
 		s.mu.Unlock()
 		added = true
+	}
+	if len(large) > 1 {
+		s.mu.Lock()
+		if s.sibs == nil {
+			s.sibs = map[cid.Cid]sibling{}
+		}
+		for i, l := range large {
+			if len(s.sibs) >= maxSeen {
+				break
+			}
+			s.sibs[l.c] = sibling{list: large, i: i}
+		}
+		s.mu.Unlock()
 	}
 	if added {
 		select {

@@ -382,3 +382,125 @@ func TestPrefetchLeavesLargeBlocksToTheCaller(t *testing.T) {
 		}
 	}
 }
+
+// leafParent adds a dag-pb node to m whose n links name 256 KiB leaves
+// (above PrefetchMaxBlock); it returns the node and its leaves in order.
+// The links are unnamed, as in UnixFS files (dag-pb sorts links by name).
+func leafParent(m *memExchange, n int) (cid.Cid, []cid.Cid) {
+	nd := merkledag.NodeWithData(nil)
+	var leaves []cid.Cid
+	for i := 0; i < n; i++ {
+		b := blocks.NewBlock([]byte(fmt.Sprint("leaf ", i)))
+		m.blocks[b.Cid()] = b
+		leaves = append(leaves, b.Cid())
+		if err := nd.AddRawLink("", &format.Link{Cid: b.Cid(), Size: 256 << 10}); err != nil {
+			panic(err)
+		}
+	}
+	m.blocks[nd.Cid()] = nd
+	return nd.Cid(), leaves
+}
+
+func (m *memExchange) wanted(c cid.Cid) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.wants[c]
+}
+
+// getRun asks f for cs with one GetBlocks, as the DAG reader does, and
+// checks that each arrives.
+func getRun(t *testing.T, ctx context.Context, f bsexchange.Fetcher, cs []cid.Cid) {
+	t.Helper()
+	ch, err := f.GetBlocks(ctx, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[cid.Cid]bool{}
+	for b := range ch {
+		got[b.Cid()] = true
+	}
+	for _, c := range cs {
+		if !got[c] {
+			t.Fatalf("GetBlocks did not deliver %s", c)
+		}
+	}
+}
+
+func TestPrefetchReadsAheadOfRunsOfLargeSiblings(t *testing.T) {
+	m := newMem()
+	parent, leaves := leafParent(m, 30)
+	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := NewPrefetchExchange(m, bs, 256).NewSession(ctx)
+	if _, err := f.GetBlock(ctx, parent); err != nil {
+		t.Fatal(err)
+	}
+	asked := func(cs []cid.Cid) bool {
+		for _, c := range cs {
+			if m.wanted(c) == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	waitAsked := func(cs []cid.Cid) {
+		t.Helper()
+		for i := 0; i < 200 && !asked(cs); i++ {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if !asked(cs) {
+			t.Fatalf("the %d siblings after the caller's run were not asked for ahead", len(cs))
+		}
+	}
+	getRun(t, ctx, f, leaves[0:10])
+	waitAsked(leaves[10:20])
+	for _, c := range leaves[20:] {
+		if m.wanted(c) != 0 {
+			t.Fatalf("read ahead past the next run (%s)", c)
+		}
+	}
+	// The next run comes from what was read ahead, each block fetched
+	// once, and reads the run after it ahead; the last run stops at the
+	// parent's end.
+	getRun(t, ctx, f, leaves[10:20])
+	waitAsked(leaves[20:30])
+	getRun(t, ctx, f, leaves[20:30])
+	for i, c := range leaves {
+		if n := m.wanted(c); n != 1 {
+			t.Errorf("leaf %d asked for %d times, want once", i, n)
+		}
+	}
+}
+
+func TestPrefetchLeavesLargeBlocksOfOneAtATimeWalkersAlone(t *testing.T) {
+	m := newMem()
+	parent, leaves := leafParent(m, 30)
+	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	px := NewPrefetchExchange(m, bs, 256).(*PrefetchExchange)
+	f := px.NewSession(ctx)
+	if _, err := f.GetBlock(ctx, parent); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range leaves[:10] {
+		if _, err := f.GetBlock(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	getRun(t, ctx, f, leaves[29:30]) // a run of one is no run
+	// Give a wrongly started read-ahead time to show.
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		for i, c := range leaves[10:29] {
+			if m.wanted(c) != 0 {
+				t.Fatalf("leaf %d asked for ahead of a one-at-a-time walker", 10+i)
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if r := px.Stats().Requested; r != 0 {
+		t.Errorf("prefetcher requested %d blocks, want 0", r)
+	}
+}
