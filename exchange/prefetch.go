@@ -159,6 +159,9 @@ type sibling struct {
 // GetBlock returns c from what was fetched ahead, waiting for it if it is
 // in flight, or fetches it through the inner session; its links are queued.
 func (s *prefetchSession) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	s.mu.Lock()
+	s.forgetSibsLocked(c)
+	s.mu.Unlock()
 	if e := s.claim(c); e != nil {
 		select {
 		case <-e.done:
@@ -412,10 +415,14 @@ func (s *prefetchSession) small(size uint64) bool {
 // ([PrefetchBytes], the width) still bounds what goes out.
 func (s *prefetchSession) readAhead(cs []cid.Cid) {
 	if len(cs) < 2 {
+		s.mu.Lock()
+		s.forgetSibsLocked(cs...)
+		s.mu.Unlock()
 		return
 	}
 	s.mu.Lock()
 	sib, ok := s.sibs[cs[len(cs)-1]]
+	s.forgetSibsLocked(cs...)
 	s.mu.Unlock()
 	if !ok {
 		return
@@ -436,6 +443,15 @@ func (s *prefetchSession) readAhead(cs []cid.Cid) {
 		case s.signal <- struct{}{}:
 		default:
 		}
+	}
+}
+
+// forgetSibsLocked drops the places of links the caller asked for: only
+// what it has yet to ask for can start a read-ahead, and so sibs holds the
+// large links not read yet rather than every one the session saw.
+func (s *prefetchSession) forgetSibsLocked(cs ...cid.Cid) {
+	for _, c := range cs {
+		delete(s.sibs, c)
 	}
 }
 

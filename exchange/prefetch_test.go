@@ -471,6 +471,15 @@ func TestPrefetchReadsAheadOfRunsOfLargeSiblings(t *testing.T) {
 			t.Errorf("leaf %d asked for %d times, want once", i, n)
 		}
 	}
+	// What the caller read is forgotten, so a long read holds no place
+	// per block it already has.
+	ps := f.(*prefetchSession)
+	ps.mu.Lock()
+	left := len(ps.sibs)
+	ps.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d sibling places kept after every sibling was read", left)
+	}
 }
 
 func TestPrefetchLeavesLargeBlocksOfOneAtATimeWalkersAlone(t *testing.T) {
@@ -502,5 +511,12 @@ func TestPrefetchLeavesLargeBlocksOfOneAtATimeWalkersAlone(t *testing.T) {
 	}
 	if r := px.Stats().Requested; r != 0 {
 		t.Errorf("prefetcher requested %d blocks, want 0", r)
+	}
+	ps := f.(*prefetchSession)
+	ps.mu.Lock()
+	left := len(ps.sibs)
+	ps.mu.Unlock()
+	if left != 19 { // 30 less the 11 read
+		t.Errorf("%d sibling places kept, want the 19 not read", left)
 	}
 }
