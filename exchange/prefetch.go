@@ -25,7 +25,8 @@ const PrefetchBytes = 16 << 20
 
 // PrefetchMaxBlock is the largest block the prefetcher asks for ahead: a
 // link naming more (a raw leaf or dag-pb leaf larger than this, or a dag-pb
-// node whose subtree is) is left to the caller. Only small blocks gain: the
+// node whose subtree is) is left to the caller, unless the caller reads
+// such siblings in runs (see prefetchSession.readAhead). Only small blocks gain: the
 // caller's own wants bound a walk at about wants / 20 ms (boxo's send
 // delay), which `pin add`'s 32 walkers reach at 1,600 blocks/s, the wall
 // for 16 KiB blocks (25 MiB/s) but far above what the daemons' CPU moves
