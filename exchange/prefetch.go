@@ -19,9 +19,12 @@ const maxSeen = 1 << 20
 
 // PrefetchBytes bounds what one session holds ahead of its caller: blocks
 // that arrived and were not asked for yet, plus the wants in flight at
-// their expected size (see [prefetchSession.guess]). With 256 KiB blocks
-// that is 64 wants, with 16 KiB blocks 1,024 (the width caps it first).
-const PrefetchBytes = 16 << 20
+// their expected size (see [prefetchSession.guessLocked]). With 256 KiB
+// blocks that is 32 wants, with 16 KiB blocks 512 (the width caps it
+// first). 16 MiB until the sixth pass: 8 MiB kept most of W2's gain (2,387
+// against 2,493 blocks/s) with the fetcher's peak RSS 1.22x stock's instead
+// of 1.42x.
+const PrefetchBytes = 8 << 20
 
 // PrefetchMaxBlock is the largest block the prefetcher asks for ahead: a
 // link naming more (a raw leaf or dag-pb leaf larger than this, or a dag-pb
@@ -36,6 +39,12 @@ const PrefetchBytes = 16 << 20
 // The slack over 64 KiB covers the few bytes of dag-pb framing around a
 // 64 KiB chunk.
 const PrefetchMaxBlock = 64<<10 + 1<<10
+
+// PrefetchTotalBytes bounds what all sessions of one node hold and have in
+// flight together, so that a gateway with many readers at once does not
+// hold [PrefetchBytes] for each: past it, sessions ask for nothing more
+// ahead until blocks are claimed.
+const PrefetchTotalBytes = 64 << 20
 
 // maxBlockGuess caps the size expected of a block whose link gives a larger
 // Tsize: a dag-pb link's Tsize covers its whole subtree, and Kubo does not
@@ -55,6 +64,10 @@ type PrefetchStats struct {
 	// Unused counts prefetched blocks the caller never asked for before
 	// its session ended.
 	Unused uint64 `json:"unused"`
+	// Bytes is what all sessions hold and have in flight now.
+	Bytes int64 `json:"bytes"`
+	// MaxBytes is the bound on Bytes ([PrefetchTotalBytes]).
+	MaxBytes int64 `json:"maxBytes"`
 }
 
 // link is a dag-pb link queued for prefetching, with the Tsize it names (0
@@ -83,6 +96,9 @@ type PrefetchExchange struct {
 	width int
 
 	requested, served, failed, unused atomic.Uint64
+	// bytes is what all sessions hold and have in flight (their cached
+	// plus flightBytes), bounded by [PrefetchTotalBytes].
+	bytes atomic.Int64
 }
 
 var _ bsexchange.SessionExchange = (*PrefetchExchange)(nil)
@@ -99,7 +115,7 @@ func NewPrefetchExchange(inner bsexchange.SessionExchange, bs blockstore.Blockst
 // Stats returns the prefetcher's counters.
 func (p *PrefetchExchange) Stats() PrefetchStats {
 	return PrefetchStats{Width: p.width, Requested: p.requested.Load(), Served: p.served.Load(),
-		Failed: p.failed.Load(), Unused: p.unused.Load()}
+		Failed: p.failed.Load(), Unused: p.unused.Load(), Bytes: p.bytes.Load(), MaxBytes: PrefetchTotalBytes}
 }
 
 // NewSession returns a prefetching session over the inner exchange's.
@@ -145,6 +161,7 @@ type prefetchSession struct {
 	cached      int64 // bytes of arrived, unclaimed blocks
 	nBlocks     int64 // blocks arrived (for the average size)
 	nBytes      int64 // their bytes
+	closed      bool  // the session ended: blocks arriving now are not held
 	// sibs places each large link (left to the caller, see
 	// [PrefetchMaxBlock]) among its parent's large links, for the
 	// read-ahead of a caller that asks for runs of them (see readAhead).
@@ -332,7 +349,7 @@ func (s *prefetchSession) claim(c cid.Cid) *ahead {
 	e.taken = true
 	if e.arrived {
 		if e.blk != nil {
-			s.cached -= int64(len(e.blk.RawData()))
+			s.addBytesLocked(-int64(len(e.blk.RawData())), 0)
 		}
 		s.releaseLocked()
 	}
@@ -358,7 +375,7 @@ func (s *prefetchSession) arrive(e *ahead, b blocks.Block, failed bool) {
 	}
 	e.blk, e.arrived = b, true
 	s.flight--
-	s.flightBytes -= e.guess
+	s.addBytesLocked(0, -e.guess)
 	if b != nil {
 		s.nBlocks++
 		s.nBytes += int64(len(b.RawData()))
@@ -373,8 +390,15 @@ func (s *prefetchSession) arrive(e *ahead, b blocks.Block, failed bool) {
 			delete(s.ahead, e.c)
 		}
 		s.releaseLocked()
+	case s.closed: // the session ended (drop): nobody will claim it
+		s.p.unused.Add(1)
 	default:
-		s.cached += int64(len(b.RawData()))
+		s.addBytesLocked(int64(len(b.RawData())), 0)
+		// A want less in flight is room under the width (budgetLocked).
+		select {
+		case s.room <- struct{}{}:
+		default:
+		}
 	}
 	s.mu.Unlock()
 	close(e.done)
@@ -503,9 +527,25 @@ func (s *prefetchSession) links(b blocks.Block) {
 	}
 }
 
+// addBytesLocked moves the session's held (cached) and in-flight bytes by
+// the given amounts, and the node's total with them.
+func (s *prefetchSession) addBytesLocked(cached, flight int64) {
+	s.cached += cached
+	s.flightBytes += flight
+	s.p.bytes.Add(cached + flight)
+}
+
 // budgetLocked is how many more wants may go out now: the width less the
-// live entries and the caller's own wants in flight, and the byte budget
+// prefetch wants and the caller's own wants in flight, and the byte budget
 // less what is held and in flight.
+//
+// Blocks that arrived and wait for the caller count against the bytes
+// only, not the width: the caller (`pin add`'s walkers, depth first) is
+// often in another part of the DAG than the prefetcher (level by level),
+// and when held blocks took up the width the pipe shrank back to the
+// caller's own 32 wants until it caught up. Counting only wants in flight
+// took W2 from 2,070 to 2,963 blocks/s (docs/bitswap.md, "Sixth pass");
+// what is held stays under [PrefetchBytes].
 //
 // The width bounds the whole session's wants in flight, the caller's
 // included, because that is what the provider sees: a stock provider drops
@@ -519,7 +559,7 @@ func (s *prefetchSession) links(b blocks.Block) {
 // The byte count here uses the average block size as the guess; take
 // checks each link against the bytes left at its own guess.
 func (s *prefetchSession) budgetLocked() int {
-	n := s.p.width - s.live - s.own
+	n := s.p.width - s.flight - s.own
 	avg := s.avgLocked()
 	if byBytes := int((PrefetchBytes - s.cached - s.flightBytes) / avg); byBytes < n {
 		n = byBytes
@@ -561,13 +601,13 @@ func (s *prefetchSession) take() []*ahead {
 			continue
 		}
 		g := s.guessLocked(l)
-		if s.cached+s.flightBytes+g > PrefetchBytes {
+		if s.cached+s.flightBytes+g > PrefetchBytes || s.p.bytes.Load()+g > PrefetchTotalBytes {
 			break // wait for room; l stays first in line
 		}
 		s.pending = s.pending[1:]
 		e := &ahead{c: l.c, guess: g, done: make(chan struct{})}
 		s.ahead[l.c] = e
-		s.flightBytes += g
+		s.addBytesLocked(0, g)
 		out = append(out, e)
 	}
 	s.live += len(out)
@@ -619,7 +659,8 @@ func (s *prefetchSession) drop() {
 		}
 		delete(s.ahead, c)
 	}
-	s.cached = 0
+	s.addBytesLocked(-s.cached, 0)
+	s.closed = true
 }
 
 // fetch asks the inner session for the batch, less the CIDs the

@@ -216,6 +216,51 @@ func TestPrefetchDropsUnclaimedBlocksWhenTheSessionEnds(t *testing.T) {
 	if s := px.Stats(); s.Requested != uint64(len(m.blocks)-1) || s.Unused == 0 || s.Served != 0 {
 		t.Fatalf("stats %+v: want every block below the root requested, some unused, none served", s)
 	}
+	// What the ended session held goes back to the node's total.
+	for px.bytes.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := px.bytes.Load(); n != 0 {
+		t.Fatalf("%d bytes still counted for the node after its only session ended", n)
+	}
+}
+
+func TestPrefetchTotalBoundsAllSessions(t *testing.T) {
+	px := &PrefetchExchange{width: 1024}
+	mk := func() *prefetchSession {
+		return &prefetchSession{p: px, seen: map[cid.Cid]bool{}, ahead: map[cid.Cid]*ahead{},
+			signal: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+	}
+	nd := merkledag.NodeWithData(nil)
+	for i := range 64 {
+		b := blocks.NewBlock(fmt.Appendf(nil, "leaf %d", i))
+		if err := nd.AddRawLink(fmt.Sprint(i), &format.Link{Cid: b.Cid(), Size: 16 << 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Other sessions hold all but 10 blocks' worth of the node's total.
+	px.bytes.Store(PrefetchTotalBytes - 10*16<<10)
+	s := mk()
+	s.links(nd)
+	batch := s.take()
+	if len(batch) != 10 {
+		t.Fatalf("%d wants went out with room for 10 under the node's total, want 10", len(batch))
+	}
+	if got := s.take(); len(got) != 0 {
+		t.Fatalf("%d more wants went out past the node's total", len(got))
+	}
+	// An arrival moves its bytes from in flight to held: still no room.
+	s.arrive(batch[0], blocks.NewBlock(make([]byte, 16<<10)), false)
+	if got := s.take(); len(got) != 0 {
+		t.Fatalf("%d wants went out while the block is held", len(got))
+	}
+	// The caller claims it: room for one more.
+	if s.claim(batch[0].c) == nil {
+		t.Fatal("claim of an arrived entry: nil")
+	}
+	if got := s.take(); len(got) != 1 {
+		t.Fatalf("after one claim %d more wants, want 1", len(got))
+	}
 }
 
 func TestPrefetchBudgetBoundsBytesAhead(t *testing.T) {
@@ -231,16 +276,21 @@ func TestPrefetchBudgetBoundsBytesAhead(t *testing.T) {
 	if got := s.budgetLocked(); got != 0 {
 		t.Fatalf("budget full of unclaimed blocks: %d, want 0", got)
 	}
-	s = &prefetchSession{p: &PrefetchExchange{width: 8}, live: 8}
+	s = &prefetchSession{p: &PrefetchExchange{width: 8}, live: 8, flight: 8}
 	if got := s.budgetLocked(); got != 0 {
 		t.Fatalf("width used up: budget %d, want 0", got)
+	}
+	// Blocks held for the caller count against the bytes, not the width.
+	s = &prefetchSession{p: &PrefetchExchange{width: 8}, live: 8, flight: 0, cached: 8 * 16 << 10}
+	if got := s.budgetLocked(); got != 8 {
+		t.Fatalf("8 blocks held, none in flight: budget %d, want the whole width 8", got)
 	}
 }
 
 func TestPrefetchWidthCountsTheCallersOwnWants(t *testing.T) {
-	s := &prefetchSession{p: &PrefetchExchange{width: 8}, live: 2, own: 3}
+	s := &prefetchSession{p: &PrefetchExchange{width: 8}, live: 2, flight: 2, own: 3}
 	if got := s.budgetLocked(); got != 3 {
-		t.Fatalf("width 8, 2 prefetch entries, 3 of the caller's wants: budget %d, want 3", got)
+		t.Fatalf("width 8, 2 prefetch wants in flight, 3 of the caller's wants: budget %d, want 3", got)
 	}
 	s.own = 8
 	if got := s.budgetLocked(); got != 0 {

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -72,6 +73,19 @@ func TestPrefetchingFetch(t *testing.T) {
 			}
 			if st.Prefetch == nil || st.Prefetch.Width != 256 || st.Prefetch.Served == 0 {
 				t.Fatalf("prefetch stats %+v: want width 256 and blocks served to the walker", st.Prefetch)
+			}
+			// The pin's session is over: nothing stays held or in flight
+			// for it, in the node's total (PrefetchTotalBytes).
+			if err := waitFor(10*time.Second, func() (bool, string) {
+				var now exchange.Stats
+				res := mustRun(t, fetcher, cmdTimeout, nil, "stats", "highload", "bitswap", "--enc=json")
+				if err := json.Unmarshal(res.Stdout.Bytes(), &now); err != nil || now.Prefetch == nil {
+					return false, fmt.Sprintf("stats: %v", err)
+				}
+				return now.Prefetch.Bytes == 0 && now.Prefetch.MaxBytes > 0,
+					fmt.Sprintf("prefetch bytes %d of %d after the pin", now.Prefetch.Bytes, now.Prefetch.MaxBytes)
+			}); err != nil {
+				t.Fatal(err)
 			}
 			var bs struct {
 				BlocksReceived, DupBlksReceived uint64

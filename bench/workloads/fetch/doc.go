@@ -14,7 +14,8 @@
 //
 //   - W1 bulk: 1 provider, 1 fetcher, 256 MiB, 256 KiB chunks; MiB/s and the
 //     fetcher's peak RSS.
-//   - W2 small-blocks: as W1 with 64 MiB and 16 KiB chunks; blocks/s, MiB/s.
+//   - W2 small-blocks: as W1 with 64 MiB and 16 KiB chunks; blocks/s, MiB/s,
+//     the fetcher's peak RSS.
 //   - W3 multi-provider: 3 providers holding the same 256 MiB (same bytes,
 //     same chunker, so the same CID), 1 fetcher connected to all; MiB/s.
 //   - W4 fan-out: 1 provider, 8 fetchers each pinning its own 32 MiB file at

@@ -84,5 +84,6 @@ func runW2(env *workload.Env, v workload.Variant) ([]workload.Figure, error) {
 	return []workload.Figure{
 		{Name: "block rate", Unit: "blocks/s", Value: float64(r.dag.Blocks) / r.took.Seconds(), HigherIsBetter: true},
 		{Name: "throughput", Unit: "MiB/s", Value: mibPerSec(r.size, r.took), HigherIsBetter: true},
+		{Name: "fetcher peak RSS", Unit: "MB", Value: megabytes(r.peakRSS)},
 	}, nil
 }
