@@ -46,8 +46,10 @@
 // highload_bitswap_* Prometheus metrics.
 //
 // On the client side, [PrefetchExchange] wraps a session exchange so each
-// session asks for the dag-pb links of arriving blocks ahead of the caller
-// (up to a width in flight and [PrefetchBytes] ahead) and hands them to the
+// session asks for the small dag-pb links of the nodes the caller descends
+// into ahead of the caller (up to a width in flight and [PrefetchBytes]
+// ahead; runs of large siblings only for a caller that reads them in
+// runs, as the DAG reader does) and hands them to the
 // caller's GetBlock from memory: a DAG walk that asks 32 blocks at a time
 // becomes a walk with hundreds in flight, and each block is still fetched,
 // stored (by the caller's blockservice) and announced once.

@@ -46,6 +46,15 @@ const PrefetchMaxBlock = 64<<10 + 1<<10
 // ahead until blocks are claimed.
 const PrefetchTotalBytes = 64 << 20
 
+// prefetchStartWidth is the width a session starts with; it grows by one
+// for each block that comes through the session, up to the configured
+// width. A provider ranks a peer it has sent few blocks as unknown and may
+// queue fewer of its wants (ours: UnknownPeerPending, down to a quarter
+// under load) than once it has served it (GoodPeerPending, after 16
+// blocks); a want past that gets a DONT_HAVE, and boxo's client asks
+// again only after 30 s.
+const prefetchStartWidth = 32
+
 // maxBlockGuess caps the size expected of a block whose link gives a larger
 // Tsize: a dag-pb link's Tsize covers its whole subtree, and Kubo does not
 // make blocks past 1 MiB by default.
@@ -78,10 +87,11 @@ type link struct {
 }
 
 // PrefetchExchange wraps a session exchange (Kubo's Bitswap) so that each
-// session, as blocks arrive, asks for the dag-pb links they name before the
-// caller does, keeping up to width wants in flight (and at most
-// [PrefetchBytes] ahead), and hands what arrives to the caller's GetBlock
-// from memory. The caller (blockservice) then stores the block and tells
+// session, once the caller asks for one of a node's links (it descends into
+// the node), asks for the node's other small links before the caller does,
+// keeping up to width wants in flight (starting at 32 and growing with each
+// block, and at most [PrefetchBytes] ahead, [PrefetchTotalBytes] for the
+// node), and hands what arrives to the caller's GetBlock from memory. The caller (blockservice) then stores the block and tells
 // the exchange, as it does for any fetched block, so every block is fetched
 // once, written once, and announced once.
 //
@@ -166,6 +176,19 @@ type prefetchSession struct {
 	// [PrefetchMaxBlock]) among its parent's large links, for the
 	// read-ahead of a caller that asks for runs of them (see readAhead).
 	sibs map[cid.Cid]sibling
+	// parked holds each small link's group until the caller asks for one
+	// of the group (see links and claim).
+	parked map[cid.Cid]*linkGroup
+	// got counts the blocks that came through the session, for the slow
+	// start of the width (see budgetLocked).
+	got int
+}
+
+// linkGroup is one node's small links, parked until the caller asks for
+// one of them.
+type linkGroup struct {
+	links    []link
+	released bool
 }
 
 // sibling is a large link's place among its parent's large links.
@@ -343,6 +366,7 @@ func (s *prefetchSession) claim(c cid.Cid) *ahead {
 		if _, ok := s.seen[c]; ok || len(s.seen) < maxSeen {
 			s.seen[c] = true
 		}
+		s.releaseGroupLocked(c)
 		return nil
 	}
 	delete(s.ahead, c)
@@ -491,21 +515,31 @@ func (s *prefetchSession) links(b blocks.Block) {
 	if err != nil {
 		return
 	}
-	added := false
-	var large []link
+	var large, small []link
 	for _, l := range nd.Links() {
 		if !s.small(l.Size) {
 			large = append(large, link{c: l.Cid, size: l.Size})
 			continue
 		}
-		if !s.mark(l.Cid) {
-			continue
-		}
-		s.mu.Lock()
-		s.pending = append(s.pending, link{c: l.Cid, size: l.Size})
-		s.mu.Unlock()
-		added = true
+		small = append(small, link{c: l.Cid, size: l.Size})
 	}
+	s.mu.Lock()
+	s.got++
+	if len(small) > 0 {
+		if s.parked == nil {
+			s.parked = map[cid.Cid]*linkGroup{}
+		}
+		g := &linkGroup{links: small}
+		for _, l := range small {
+			if len(s.parked) >= maxSeen {
+				break
+			}
+			if _, ok := s.seen[l.c]; !ok {
+				s.parked[l.c] = g
+			}
+		}
+	}
+	s.mu.Unlock()
 	if len(large) > 1 {
 		s.mu.Lock()
 		if s.sibs == nil {
@@ -518,6 +552,32 @@ func (s *prefetchSession) links(b blocks.Block) {
 			s.sibs[l.c] = sibling{list: large, i: i}
 		}
 		s.mu.Unlock()
+	}
+}
+
+// releaseGroupLocked queues the group of c's siblings once the caller asks for
+// c: a caller that descends into a node gets its small links asked for
+// ahead, one that only looks at the node (a directory listing, `ls`) gets
+// nothing fetched for it.
+func (s *prefetchSession) releaseGroupLocked(c cid.Cid) {
+	g, ok := s.parked[c]
+	if !ok {
+		return
+	}
+	if g.released {
+		delete(s.parked, c)
+		return
+	}
+	g.released = true
+	added := false
+	for _, l := range g.links {
+		delete(s.parked, l.c)
+		if _, ok := s.seen[l.c]; ok || len(s.seen) >= maxSeen {
+			continue
+		}
+		s.seen[l.c] = false
+		s.pending = append(s.pending, l)
+		added = true
 	}
 	if added {
 		select {
@@ -559,7 +619,7 @@ func (s *prefetchSession) addBytesLocked(cached, flight int64) {
 // The byte count here uses the average block size as the guess; take
 // checks each link against the bytes left at its own guess.
 func (s *prefetchSession) budgetLocked() int {
-	n := s.p.width - s.flight - s.own
+	n := min(s.p.width, prefetchStartWidth+s.got) - s.flight - s.own
 	avg := s.avgLocked()
 	if byBytes := int((PrefetchBytes - s.cached - s.flightBytes) / avg); byBytes < n {
 		n = byBytes

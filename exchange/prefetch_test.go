@@ -109,6 +109,18 @@ func walk(t *testing.T, ctx context.Context, f bsexchange.Fetcher, root cid.Cid,
 	return n
 }
 
+// pollFor checks cond every 5 ms until it holds or d has passed.
+func pollFor(d time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("condition not met within %s", d)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil
+}
+
 func newMem() *memExchange {
 	return &memExchange{blocks: map[cid.Cid]blocks.Block{}, wants: map[cid.Cid]int{}}
 }
@@ -122,10 +134,11 @@ func TestPrefetchServesTheWalkerEachBlockOnce(t *testing.T) {
 	defer cancel()
 	// The in-memory exchange answers at once, so a walker could outrun the
 	// prefetcher's goroutine on a loaded machine: let the prefetcher ask
-	// for the root's links before the walk goes on.
+	// for the root's other links (released when the walker asks for the
+	// first) before the walk goes on.
 	waitPrefetch := func(n int) {
 		deadline := time.Now().Add(10 * time.Second)
-		for n == 1 && px.Stats().Requested == 0 && time.Now().Before(deadline) {
+		for n == 2 && px.Stats().Requested == 0 && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}
 	}
@@ -176,11 +189,18 @@ func TestPrefetchSkipsStoredBlocksAndSurvivesMissingOnes(t *testing.T) {
 	if _, err := sess.GetBlock(ctx, root); err != nil {
 		t.Fatal(err)
 	}
+	// The caller descends into the last child (its siblings, the stored
+	// one among them, are released to the prefetcher) and into a sibling
+	// of the missing leaf (releasing it).
+	for _, c := range []cid.Cid{nd.Links()[3].Cid, nd.Links()[1].Cid, sub.Links()[1].Cid} {
+		if _, err := sess.GetBlock(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// The missing leaf: its prefetch fails, and the caller's own fetch
 	// then reports the exchange's error instead of hanging.
-	deadline := time.Now().Add(10 * time.Second)
-	for px.Stats().Failed == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	if err := pollFor(10*time.Second, func() bool { return px.Stats().Failed > 0 }); err != nil {
+		t.Fatalf("the missing leaf's prefetch did not fail: %v", err)
 	}
 	gctx, gcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer gcancel()
@@ -205,23 +225,23 @@ func TestPrefetchDropsUnclaimedBlocksWhenTheSessionEnds(t *testing.T) {
 	if _, err := sess.GetBlock(ctx, root); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for px.Stats().Requested < uint64(len(m.blocks)-1) && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	nd, _ := merkledag.DecodeProtobuf(m.blocks[root].RawData())
+	if _, err := sess.GetBlock(ctx, nd.Links()[0].Cid); err != nil { // releases the 7 siblings
+		t.Fatal(err)
+	}
+	if err := pollFor(10*time.Second, func() bool { return px.Stats().Requested == 7 }); err != nil {
+		t.Fatalf("requested %d, want the 7 siblings", px.Stats().Requested)
 	}
 	cancel()
-	for px.Stats().Unused == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	if err := pollFor(10*time.Second, func() bool { return px.Stats().Unused > 0 }); err != nil {
+		t.Fatal(err)
 	}
-	if s := px.Stats(); s.Requested != uint64(len(m.blocks)-1) || s.Unused == 0 || s.Served != 0 {
-		t.Fatalf("stats %+v: want every block below the root requested, some unused, none served", s)
+	if s := px.Stats(); s.Requested != 7 || s.Unused == 0 || s.Served != 0 {
+		t.Fatalf("stats %+v: want the 7 siblings requested, some unused, none served", s)
 	}
 	// What the ended session held goes back to the node's total.
-	for px.bytes.Load() != 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if n := px.bytes.Load(); n != 0 {
-		t.Fatalf("%d bytes still counted for the node after its only session ended", n)
+	if err := pollFor(10*time.Second, func() bool { return px.bytes.Load() == 0 }); err != nil {
+		t.Fatalf("%d bytes still counted for the node after its only session ended", px.bytes.Load())
 	}
 }
 
@@ -241,7 +261,9 @@ func TestPrefetchTotalBoundsAllSessions(t *testing.T) {
 	// Other sessions hold all but 10 blocks' worth of the node's total.
 	px.bytes.Store(PrefetchTotalBytes - 10*16<<10)
 	s := mk()
+	s.got = 1024 // past the slow start
 	s.links(nd)
+	s.claim(nd.Links()[0].Cid) // the caller descends: the other 63 are queued
 	batch := s.take()
 	if len(batch) != 10 {
 		t.Fatalf("%d wants went out with room for 10 under the node's total, want 10", len(batch))
@@ -264,7 +286,7 @@ func TestPrefetchTotalBoundsAllSessions(t *testing.T) {
 }
 
 func TestPrefetchBudgetBoundsBytesAhead(t *testing.T) {
-	s := &prefetchSession{p: &PrefetchExchange{width: 4096}}
+	s := &prefetchSession{p: &PrefetchExchange{width: 4096}, got: 4096}
 	if got := s.budgetLocked(); got != PrefetchBytes/(16<<10) {
 		t.Fatalf("no blocks seen: budget %d, want %d at the 16 KiB guess", got, PrefetchBytes/(16<<10))
 	}
@@ -276,14 +298,27 @@ func TestPrefetchBudgetBoundsBytesAhead(t *testing.T) {
 	if got := s.budgetLocked(); got != 0 {
 		t.Fatalf("budget full of unclaimed blocks: %d, want 0", got)
 	}
-	s = &prefetchSession{p: &PrefetchExchange{width: 8}, live: 8, flight: 8}
+	s = &prefetchSession{p: &PrefetchExchange{width: 8}, live: 8, flight: 8, got: 8}
 	if got := s.budgetLocked(); got != 0 {
 		t.Fatalf("width used up: budget %d, want 0", got)
 	}
 	// Blocks held for the caller count against the bytes, not the width.
-	s = &prefetchSession{p: &PrefetchExchange{width: 8}, live: 8, flight: 0, cached: 8 * 16 << 10}
+	s = &prefetchSession{p: &PrefetchExchange{width: 8}, live: 8, flight: 0, cached: 8 * 16 << 10, got: 8}
 	if got := s.budgetLocked(); got != 8 {
 		t.Fatalf("8 blocks held, none in flight: budget %d, want the whole width 8", got)
+	}
+	// Slow start: the width grows by one per block through the session.
+	s = &prefetchSession{p: &PrefetchExchange{width: 256}}
+	if got := s.budgetLocked(); got != prefetchStartWidth {
+		t.Fatalf("new session: budget %d, want the start width %d", got, prefetchStartWidth)
+	}
+	s.got = 100
+	if got := s.budgetLocked(); got != prefetchStartWidth+100 {
+		t.Fatalf("after 100 blocks: budget %d, want %d", got, prefetchStartWidth+100)
+	}
+	s.got = 1000
+	if got := s.budgetLocked(); got != 256 {
+		t.Fatalf("after 1000 blocks: budget %d, want the width 256", got)
 	}
 }
 
@@ -350,11 +385,12 @@ func TestPrefetchCountsEachWantAtItsLinksSize(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := &prefetchSession{p: &PrefetchExchange{width: 1024}, own: 32,
+	s := &prefetchSession{p: &PrefetchExchange{width: 1024}, own: 32, got: 1024,
 		seen: map[cid.Cid]bool{}, ahead: map[cid.Cid]*ahead{}, signal: make(chan struct{}, 1)}
 	// What arrived so far: the root and six nodes like nd, about 8 KiB.
 	s.nBlocks, s.nBytes = 7, 7*8<<10
 	s.links(nd)
+	s.claim(nd.Links()[0].Cid) // the caller descends into nd
 	batch := s.take()
 	if want := PrefetchBytes / leaf; len(batch) != want {
 		t.Fatalf("%d wants of %d KiB leaves in flight (%d MiB), want %d (PrefetchBytes %d MiB)",
@@ -393,6 +429,7 @@ func TestPrefetchLeavesLargeBlocksToTheCaller(t *testing.T) {
 		"no size":                      0,
 	}
 	byCid := map[cid.Cid]string{}
+	var trigger cid.Cid // a small link the caller asks for itself
 	for name, size := range sizes {
 		b := blocks.NewBlock([]byte(name))
 		byCid[b.Cid()] = name
@@ -400,36 +437,92 @@ func TestPrefetchLeavesLargeBlocksToTheCaller(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	queued := func(avg int64) map[string]bool {
+	extra := blocks.NewBlock([]byte("the caller's own"))
+	trigger = extra.Cid()
+	if err := nd.AddRawLink("own", &format.Link{Cid: trigger, Size: 1 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	newSession := func(avg int64) *prefetchSession {
 		s := &prefetchSession{p: &PrefetchExchange{width: 1024},
 			seen: map[cid.Cid]bool{}, ahead: map[cid.Cid]*ahead{}, signal: make(chan struct{}, 1)}
 		s.nBlocks, s.nBytes = 4, 4*avg
-		s.links(nd)
+		return s
+	}
+	queued := func(s *prefetchSession) map[string]bool {
 		got := map[string]bool{}
 		for _, l := range s.pending {
 			got[byCid[l.c]] = true
 		}
 		return got
 	}
-	got := queued(16 << 10)
+	s := newSession(16 << 10)
+	s.links(nd)
+	if n := len(s.pending); n != 0 {
+		t.Fatalf("%d links queued before the caller asked for any of the node's links, want 0", n)
+	}
+	s.claim(trigger)
+	got := queued(s)
 	for name, want := range map[string]bool{"16 KiB leaf": true, "64 KiB chunk in dag-pb": true,
 		"256 KiB leaf": false, "subtree of 174 16 KiB leaves": false, "no size": true} {
 		if got[name] != want {
 			t.Errorf("average block 16 KiB: %s queued %v, want %v", name, got[name], want)
 		}
 	}
-	if queued(256 << 10)["no size"] {
+	if got[""] {
+		t.Error("the link the caller asked for itself was queued too")
+	}
+	s = newSession(256 << 10)
+	s.links(nd)
+	s.claim(trigger)
+	if queued(s)["no size"] {
 		t.Error("average block 256 KiB: a link without a size was queued")
 	}
 	// A large link left to the caller is not marked seen, so the caller's
 	// own GetBlock goes to the inner session as for any block.
-	s := &prefetchSession{p: &PrefetchExchange{width: 1024},
-		seen: map[cid.Cid]bool{}, ahead: map[cid.Cid]*ahead{}, signal: make(chan struct{}, 1)}
-	s.links(nd)
 	for c, name := range byCid {
-		if _, ok := s.seen[c]; ok == (sizes[name] > PrefetchMaxBlock) {
-			t.Errorf("%s: seen %v", name, ok)
+		if _, ok := s.seen[c]; ok && sizes[name] > PrefetchMaxBlock {
+			t.Errorf("%s: seen", name)
 		}
+	}
+}
+
+func TestPrefetchAsksForANodesLinksOnlyOnceTheCallerDescends(t *testing.T) {
+	m := newMem()
+	root := tree(m, 8, 2, "d") // 1 + 8 + 64
+	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	px := NewPrefetchExchange(m, bs, 128).(*PrefetchExchange)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := px.NewSession(ctx)
+	// A listing: the caller reads the node and asks for none of its links.
+	if _, err := sess.GetBlock(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	sp := sess.(*prefetchSession)
+	sp.mu.Lock()
+	pending := len(sp.pending)
+	sp.mu.Unlock()
+	if r := px.Stats().Requested; r != 0 || pending != 0 {
+		t.Fatalf("after reading only the root: %d requested, %d queued; want nothing asked ahead", r, pending)
+	}
+	// The caller descends into the first child: its 7 siblings are asked
+	// for ahead, and nothing below them until the caller goes there.
+	nd, _ := merkledag.DecodeProtobuf(m.blocks[root].RawData())
+	if _, err := sess.GetBlock(ctx, nd.Links()[0].Cid); err != nil {
+		t.Fatal(err)
+	}
+	if err := pollFor(10*time.Second, func() bool {
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		return px.Stats().Requested == 7 && sp.flight == 0
+	}); err != nil {
+		t.Fatalf("siblings of the first child: requested %d, want 7, all arrived", px.Stats().Requested)
+	}
+	sp.mu.Lock()
+	pending = len(sp.pending)
+	sp.mu.Unlock()
+	if pending != 0 {
+		t.Fatalf("%d links of the prefetched siblings queued before the caller went there", pending)
 	}
 }
 
