@@ -414,7 +414,7 @@ func (p *Policy) MessageReceived(id peer.ID, m bsmsg.BitSwapMessage) {
 		}
 		if m.Full() {
 			st.order.reset() // the new list replaces the old; the filter re-adds it
-		} else {
+		} else if st.order.len() > 0 {
 			st.order.cancelled(m)
 		}
 	}
