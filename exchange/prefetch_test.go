@@ -121,6 +121,16 @@ func pollFor(d time.Duration, cond func() bool) error {
 	return nil
 }
 
+// twoLevels builds a tree of fan-out 8 and depth 2 (1 + 8 + 64 blocks) in
+// a fresh in-memory exchange and wraps it for prefetching, width 128, over
+// an empty blockstore.
+func twoLevels(tag string) (*memExchange, cid.Cid, *PrefetchExchange) {
+	m := newMem()
+	root := tree(m, 8, 2, tag)
+	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	return m, root, NewPrefetchExchange(m, bs, 128).(*PrefetchExchange)
+}
+
 func newMem() *memExchange {
 	return &memExchange{blocks: map[cid.Cid]blocks.Block{}, wants: map[cid.Cid]int{}}
 }
@@ -216,10 +226,7 @@ func TestPrefetchSkipsStoredBlocksAndSurvivesMissingOnes(t *testing.T) {
 }
 
 func TestPrefetchDropsUnclaimedBlocksWhenTheSessionEnds(t *testing.T) {
-	m := newMem()
-	root := tree(m, 8, 2, "u") // 1 + 8 + 64
-	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-	px := NewPrefetchExchange(m, bs, 128).(*PrefetchExchange)
+	m, root, px := twoLevels("u")
 	ctx, cancel := context.WithCancel(context.Background())
 	sess := px.NewSession(ctx)
 	if _, err := sess.GetBlock(ctx, root); err != nil {
@@ -487,10 +494,7 @@ func TestPrefetchLeavesLargeBlocksToTheCaller(t *testing.T) {
 }
 
 func TestPrefetchAsksForANodesLinksOnlyOnceTheCallerDescends(t *testing.T) {
-	m := newMem()
-	root := tree(m, 8, 2, "d") // 1 + 8 + 64
-	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-	px := NewPrefetchExchange(m, bs, 128).(*PrefetchExchange)
+	m, root, px := twoLevels("d")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sess := px.NewSession(ctx)
