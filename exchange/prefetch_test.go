@@ -573,16 +573,26 @@ func getRun(t *testing.T, ctx context.Context, f bsexchange.Fetcher, cs []cid.Ci
 	}
 }
 
-func TestPrefetchReadsAheadOfRunsOfLargeSiblings(t *testing.T) {
+// largeSiblings makes a parent of 30 large leaves in a fresh in-memory
+// exchange, wraps it for prefetching (width 256, empty blockstore), opens a
+// session on ctx and fetches the parent through it.
+func largeSiblings(t *testing.T, ctx context.Context) (*memExchange, []cid.Cid, *PrefetchExchange, bsexchange.Fetcher) {
+	t.Helper()
 	m := newMem()
 	parent, leaves := leafParent(m, 30)
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	f := NewPrefetchExchange(m, bs, 256).NewSession(ctx)
+	px := NewPrefetchExchange(m, bs, 256).(*PrefetchExchange)
+	f := px.NewSession(ctx)
 	if _, err := f.GetBlock(ctx, parent); err != nil {
 		t.Fatal(err)
 	}
+	return m, leaves, px, f
+}
+
+func TestPrefetchReadsAheadOfRunsOfLargeSiblings(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m, leaves, _, f := largeSiblings(t, ctx)
 	asked := func(cs []cid.Cid) bool {
 		for _, c := range cs {
 			if m.wanted(c) == 0 {
@@ -593,10 +603,7 @@ func TestPrefetchReadsAheadOfRunsOfLargeSiblings(t *testing.T) {
 	}
 	waitAsked := func(cs []cid.Cid) {
 		t.Helper()
-		for i := 0; i < 200 && !asked(cs); i++ {
-			time.Sleep(5 * time.Millisecond)
-		}
-		if !asked(cs) {
+		if pollFor(time.Second, func() bool { return asked(cs) }) != nil {
 			t.Fatalf("the %d siblings after the caller's run were not asked for ahead", len(cs))
 		}
 	}
@@ -630,16 +637,9 @@ func TestPrefetchReadsAheadOfRunsOfLargeSiblings(t *testing.T) {
 }
 
 func TestPrefetchLeavesLargeBlocksOfOneAtATimeWalkersAlone(t *testing.T) {
-	m := newMem()
-	parent, leaves := leafParent(m, 30)
-	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	px := NewPrefetchExchange(m, bs, 256).(*PrefetchExchange)
-	f := px.NewSession(ctx)
-	if _, err := f.GetBlock(ctx, parent); err != nil {
-		t.Fatal(err)
-	}
+	m, leaves, px, f := largeSiblings(t, ctx)
 	for _, c := range leaves[:10] {
 		if _, err := f.GetBlock(ctx, c); err != nil {
 			t.Fatal(err)
