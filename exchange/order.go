@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"sort"
 	"sync"
 
 	bsmsg "github.com/ipfs/boxo/bitswap/message"
@@ -18,15 +19,57 @@ const maxOrdered = 1 << 13
 // between two tasks of one peer, and its TaskInfo carries no want priority
 // and no arrival time. A comparator that calls such tasks equal leaves the
 // peer's heap in push order until the first pop, and from then on pops the
-// newest task first: last in, first out. boxo's client numbers a session's
-// wants by descending priority in the order it asks, and stock serves them
-// in that order; Kubo's DAG reader (`cat`, the gateway) asks for the next
-// ten children of a node and reads them in order, so last-in-first-out made
-// it wait for a whole batch before its first block.
+// newest task first: last in, first out. boxo's client gives a peer's wants
+// descending priorities as its session hands them over, round by round
+// (one message per 20 ms), and stock serves one peer's wants by priority;
+// Kubo's DAG reader (`cat`, the gateway) asks for the next ten children of
+// a node and reads them in order, so last-in-first-out made it wait for a
+// whole batch before its first block.
+//
+// Within one message the engine meets the wants in map order (boxo's
+// message keeps them in a map), so the filter's calls alone would number
+// them at random; expect numbers a message's wants by descending priority
+// before the engine sees it, as stock's queue orders them. (boxo v0.43's
+// session itself hands over one round's wants in map order, so for its
+// clients this is parity with stock, not a measured gain.)
 type arrival struct {
 	mu   sync.Mutex
 	next uint64
 	seq  map[cid.Cid]uint64
+	// ranks holds the numbers expect gave the wants of the peer's latest
+	// message, for add to take; the next message replaces it, so a want
+	// the filter refused is not kept past it.
+	ranks map[cid.Cid]uint64
+}
+
+// expect numbers the wants (not cancels) of a message about to reach the
+// engine by descending priority, the client's order, so that add,
+// called by the filter in whatever order the engine meets them, gives each
+// its place. A message with fewer than two wants needs no ranks.
+func (a *arrival) expect(wl []bsmsg.Entry) {
+	wants := make([]bsmsg.Entry, 0, len(wl))
+	for _, e := range wl {
+		if !e.Cancel {
+			wants = append(wants, e)
+		}
+	}
+	if len(wants) < 2 {
+		a.mu.Lock()
+		a.ranks = nil
+		a.mu.Unlock()
+		return
+	}
+	sort.SliceStable(wants, func(i, j int) bool { return wants[i].Priority > wants[j].Priority })
+	ranks := make(map[cid.Cid]uint64, len(wants))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, e := range wants {
+		if _, ok := ranks[e.Cid]; !ok {
+			a.next++
+			ranks[e.Cid] = a.next
+		}
+	}
+	a.ranks = ranks
 }
 
 // add records c's arrival unless it is remembered already (a repeated want
@@ -38,6 +81,11 @@ func (a *arrival) add(c cid.Cid) {
 		a.seq = map[cid.Cid]uint64{}
 	}
 	if _, ok := a.seq[c]; ok || len(a.seq) >= maxOrdered {
+		return
+	}
+	if r, ok := a.ranks[c]; ok {
+		a.seq[c] = r
+		delete(a.ranks, c)
 		return
 	}
 	a.next++

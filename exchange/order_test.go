@@ -5,6 +5,7 @@ import (
 
 	bsmsg "github.com/ipfs/boxo/bitswap/message"
 	cid "github.com/ipfs/go-cid"
+	"github.com/ipfs/go-peertaskqueue"
 	"github.com/ipfs/go-peertaskqueue/peertask"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -28,6 +29,14 @@ func popOrder(t *testing.T, p *Policy, id peer.ID, n, perMessage int) []int {
 		}
 		q.PushTasks(id, tasks...)
 	}
+	return popAll(t, p, q, id, n, index)
+}
+
+// popAll pops id's n tasks from q one at a time, answering each (so the
+// policy forgets it), and returns their numbers in index in the order
+// served.
+func popAll(t *testing.T, p *Policy, q *peertaskqueue.PeerTaskQueue, id peer.ID, n int, index map[cid.Cid]int) []int {
+	t.Helper()
 	var order []int
 	for len(order) < n {
 		_, tasks, _ := q.PopTasks(1)
@@ -94,5 +103,37 @@ func TestArrivalOrderIsBounded(t *testing.T) {
 	}
 	if !a.before(testCID(1), testCID(maxOrdered+50)) {
 		t.Fatal("a want past the bound does not sort after a remembered one")
+	}
+}
+
+// The engine meets one message's wants in map order; expect (called from
+// MessageReceived, before the engine) makes the filter number them by the
+// client's priorities, so they are served in the order the client asked.
+func TestOneMessagesWantsAreServedInPriorityOrder(t *testing.T) {
+	p, _ := newTestPolicy(t, simConfig())
+	id := peer.ID("reader")
+	const n = 30
+	m := bsmsg.New(false)
+	index := map[cid.Cid]int{}
+	for k := range n {
+		c := testCID(k + 1)
+		index[c] = k
+		m.AddEntry(c, int32(1000-k), 0, true) // the client's order: descending priority
+	}
+	p.MessageReceived(id, m)
+	q := queueFor(p)
+	var tasks []peertask.Task
+	for _, e := range m.Wantlist() { // map order, as the engine meets them
+		if !p.Filter(id, e.Cid) {
+			t.Fatalf("want %d denied", index[e.Cid])
+		}
+		tasks = append(tasks, peertask.Task{Topic: e.Cid, Priority: 1, Work: 1})
+	}
+	q.PushTasks(id, tasks...)
+	order := popAll(t, p, q, id, n, index)
+	for i, k := range order {
+		if k != i {
+			t.Fatalf("served in order %v, want 0..%d (descending priority)", order, n-1)
+		}
 	}
 }

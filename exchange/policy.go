@@ -419,6 +419,13 @@ func (p *Policy) MessageReceived(id peer.ID, m bsmsg.BitSwapMessage) {
 		}
 	}
 	wl := m.Wantlist()
+	// Bitswap's receiver calls this before the engine, whose filter then
+	// numbers the wants in the client's priority order (order.go).
+	if len(wl) > 1 && len(wl) <= p.cfg.MaxEntries {
+		p.peer(id).order.expect(wl)
+	} else if v, ok := p.peers.Load(id); ok {
+		v.(*peerState).order.expect(nil) // drop the last message's ranks
+	}
 	bad := len(wl) > p.cfg.MaxEntries
 	for i := 0; !bad && i < len(wl); i++ {
 		c := wl[i].Cid
