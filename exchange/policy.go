@@ -420,7 +420,9 @@ func (p *Policy) MessageReceived(id peer.ID, m bsmsg.BitSwapMessage) {
 	}
 	wl := m.Wantlist()
 	// Bitswap's receiver calls this before the engine, whose filter then
-	// numbers the wants in the client's priority order (order.go).
+	// numbers the wants in the order expect gives them: the children of
+	// the dag-pb nodes last sent to the peer in link order, then the rest
+	// by the client's priority (order.go).
 	if len(wl) > 1 && len(wl) <= p.cfg.MaxEntries {
 		p.peer(id).order.expect(wl)
 	} else if v, ok := p.peers.Load(id); ok {

@@ -297,9 +297,10 @@ func (s *prefetchSession) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan b
 	// after some of the next run's: over a 100 Mbit link a `cat`'s first
 	// byte came after 411 ms against stock's 254, and after 244 ms with
 	// the wait (docs/bitswap.md, "Seventh pass"). Asked a round later, the
-	// next run queues behind this one at the provider (ours serves one
-	// peer's wants oldest first), which is still serving this run when it
-	// arrives.
+	// next run queues behind this one at the provider, which is still
+	// serving this run when it arrives. Our provider also serves a node's
+	// children in link order (order.go); the wait is what helps against a
+	// stock one.
 	out := make(chan blocks.Block)
 	var wg sync.WaitGroup
 	var readAhead sync.Once
