@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	bsmsg "github.com/ipfs/boxo/bitswap/message"
+	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -69,12 +70,13 @@ type arrival struct {
 	nodes [][]uint64
 }
 
-// sawNodes keeps the links of the dag-pb nodes in m, a message sent to the
-// peer: a reader that got a node asks next for its children, and expect
-// serves those in the node's link order, the order the reader reads them.
-func (a *arrival) sawNodes(m bsmsg.BitSwapMessage) {
+// sawNodes keeps the links of the dag-pb nodes among bs, the blocks of a
+// message sent to the peer: a reader that got a node asks next for its
+// children, and expect serves those in the node's link order, the order
+// the reader reads them.
+func (a *arrival) sawNodes(bs []blocks.Block) {
 	var add [][]uint64
-	for _, b := range m.Blocks() {
+	for _, b := range bs {
 		if b.Cid().Type() != cid.DagProtobuf {
 			continue
 		}
@@ -277,8 +279,8 @@ func (a *arrival) len() int {
 // sent forgets the CIDs a message answered and keeps the links of the
 // dag-pb nodes it carried (sawNodes).
 func (a *arrival) sent(m bsmsg.BitSwapMessage) {
-	a.sawNodes(m)
 	bs, ps := m.Blocks(), m.BlockPresences()
+	a.sawNodes(bs)
 	cs := make([]cid.Cid, 0, len(bs)+len(ps))
 	for _, b := range bs {
 		cs = append(cs, b.Cid())

@@ -229,7 +229,7 @@ func TestSentNodesKeepTheNewestLinksWithinTheBound(t *testing.T) {
 	for tag := range 5 { // 5 x 1,000 links, one node per message
 		m := bsmsg.New(false)
 		m.AddBlock(node(tag, 1000))
-		a.sawNodes(m)
+		a.sawNodes(m.Blocks())
 	}
 	total := 0
 	for _, ls := range a.nodes {
@@ -243,7 +243,7 @@ func TestSentNodesKeepTheNewestLinksWithinTheBound(t *testing.T) {
 	}
 	m := bsmsg.New(false)
 	m.AddBlock(node(9, maxNodeLinks+50))
-	a.sawNodes(m)
+	a.sawNodes(m.Blocks())
 	if n := len(a.nodes[len(a.nodes)-1]); n != maxNodeLinks {
 		t.Fatalf("%d links kept of one node, want the bound %d", n, maxNodeLinks)
 	}
