@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubo-highload/highload/autoscale"
 	"github.com/kubo-highload/highload/health"
+	"github.com/kubo-highload/highload/hugepages"
 	"github.com/kubo-highload/highload/plugin"
 	"github.com/kubo-highload/highload/plugin/hlstate"
 )
@@ -27,6 +28,9 @@ type HealthOutput struct {
 	// Pools lists our worker pools that size themselves live; omitted
 	// when none runs.
 	Pools []plugin.PoolStatus `json:",omitempty"`
+	// HugePages is the Go heap's huge page state; omitted when
+	// Config.Runtime.HugePages is false.
+	HugePages *hugepages.Status `json:",omitempty"`
 }
 
 // errNoDaemon is returned by commands whose component runs in the daemon only.
@@ -63,6 +67,11 @@ readings that could not be taken. The monitor runs in the daemon only.
 		if p, ok := hlstate.Live("pools"); ok {
 			out.Pools, _ = p().([]plugin.PoolStatus)
 		}
+		if hp, ok := hlstate.Live("hugepages"); ok {
+			if st, ok := hp().(hugepages.Status); ok {
+				out.HugePages = &st
+			}
+		}
 		return cmds.EmitOnce(res, &out)
 	},
 	Type: HealthOutput{},
@@ -74,7 +83,10 @@ readings that could not be taken. The monitor runs in the daemon only.
 			if err := writeIsolation(w, s.Isolation); err != nil {
 				return err
 			}
-			return writePools(w, s.Pools)
+			if err := writePools(w, s.Pools); err != nil {
+				return err
+			}
+			return writeHugePages(w, s.HugePages)
 		}),
 	},
 }
@@ -200,6 +212,21 @@ func writePools(w io.Writer, ps []plugin.PoolStatus) error {
 }
 
 // signedQty formats a rate in bytes for byte resources, plain otherwise.
+// writeHugePages prints the Go heap's huge page state.
+func writeHugePages(w io.Writer, s *hugepages.Status) error {
+	if s == nil {
+		return nil
+	}
+	on := "off"
+	if s.Active {
+		on = "on"
+	}
+	_, err := fmt.Fprintf(w, "huge pages:  %s (THP %s): %s\n  heap mapped %s, marked %s in %d passes; in huge pages %s; reserve %s\n",
+		on, s.Mode, s.Detail, humanize.IBytes(s.HeapMappedBytes), humanize.IBytes(s.MarkedBytes), s.Passes,
+		humanize.IBytes(s.AnonHugePagesBytes), humanize.IBytes(s.ReserveBytes))
+	return err
+}
+
 func signedQty(v float64, resource string) string {
 	if resource == health.ResourceFDs {
 		return fmt.Sprintf("%+.2f", v)

@@ -24,6 +24,8 @@ type Config struct {
 	AutoTune *AutoTuneConfig `json:",omitempty"`
 	// Metrics configures the plugin's Prometheus collectors.
 	Metrics *MetricsConfig `json:",omitempty"`
+	// Runtime configures how the daemon's Go runtime gets its memory.
+	Runtime *RuntimeConfig `json:",omitempty"`
 }
 
 // BitswapConfig holds the Bitswap knobs. The static caps (set values are
@@ -183,4 +185,15 @@ type AutoTuneConfig struct {
 type MetricsConfig struct {
 	// Enabled registers the highload_* collectors on Kubo's registry.
 	Enabled kconfig.Flag `default:"true" doc:"register highload_* metrics at /debug/metrics/prometheus"`
+}
+
+// RuntimeConfig configures how the daemon's Go runtime gets its memory from
+// the kernel (see docs/health.md, "Huge pages for the Go heap").
+type RuntimeConfig struct {
+	// HugePages marks the Go heap for transparent huge pages when the
+	// kernel's THP mode is madvise; memory pressure turns it off.
+	HugePages kconfig.Flag `default:"true" doc:"back the Go heap with transparent huge pages when the kernel's THP mode is madvise; off while memory pressure is elevated or critical"`
+	// HeapReserve is the heap growth mapped and marked at start, so that
+	// the heap's first growth gets huge pages; it is never touched.
+	HeapReserve *kconfig.OptionalBytes `json:",omitempty" default:"64MiB" range:"0,4GiB" doc:"heap address space mapped and marked for huge pages at start, so the heap's first growth gets them (untouched: no resident memory)"`
 }

@@ -2,7 +2,7 @@
 // value found in Kubo's config at Plugins.Plugins.highload.Config.
 //
 // The model: a Config is a tree of sections (Bitswap, ConnMgr, Health,
-// AutoTune, Metrics), each a struct of Kubo's Optional* types. Every leaf
+// AutoTune, Metrics, Runtime), each a struct of Kubo's Optional* types. Every leaf
 // carries its default and its accepted range in struct tags, so parsing,
 // validation, defaults, the init profile and the docs all come from one
 // place. Parse walks the raw JSON value against that schema and refuses

@@ -70,7 +70,7 @@ func TestParseErrors(t *testing.T) {
 		{`{"Bitswap":{"MaxOutstandingBytes":"1MiB"}}`, `Config.Bitswap.MaxOutstandingBytes: unknown key; did you mean "MaxOutstandingBytesPerPeer"?`},
 		{`{"Bitswap":{"taskworkercount":4}}`, `did you mean "TaskWorkerCount"?`},
 		{`{"Bitswapp":{}}`, `Config.Bitswapp: unknown key; did you mean "Bitswap"?`},
-		{`{"Zebra":1}`, `Config.Zebra: unknown key; accepted keys: Bitswap, ConnMgr, Health, AutoTune, Metrics`},
+		{`{"Zebra":1}`, `Config.Zebra: unknown key; accepted keys: Bitswap, ConnMgr, Health, AutoTune, Metrics, Runtime`},
 		{`{"Bitswap":"fast"}`, `Config.Bitswap: expected an object of settings, got "fast"`},
 		{`"fast"`, `highload: Config: expected an object of settings, got "fast"`},
 		{`{"Bitswap":{"MaxOutstandingBytesPerPeer":-5}}`, `-5 is not a size`},
@@ -126,7 +126,7 @@ func TestDefaultsAreValidAndRoundTrip(t *testing.T) {
 }
 
 func TestSuggest(t *testing.T) {
-	names := []string{"Bitswap", "ConnMgr", "Health", "AutoTune", "Metrics"}
+	names := []string{"Bitswap", "ConnMgr", "Health", "AutoTune", "Metrics", "Runtime"}
 	for in, want := range map[string]string{"Bitswp": "Bitswap", "connmgr": "ConnMgr", "Autotune": "AutoTune", "Metric": "Metrics", "Xylophone": ""} {
 		if got := suggest(in, names); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
