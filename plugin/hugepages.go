@@ -49,7 +49,7 @@ func startHugePages(n *core.IpfsNode, _, r *hlconfig.Config) error {
 		return nil
 	}
 	hugeOnce.Do(func() {
-		h := hugepages.NewHeap(int(r.Runtime.HeapReserve.WithDefault(64 << 20)))
+		h := hugepages.NewHeap(int(r.Runtime.HeapReserve.WithDefault(256 << 20)))
 		// The marker lives as long as the process: its watcher only reads
 		// runtime/metrics, and the heap outlives any one node.
 		if err := h.Start(context.Background()); err != nil {

@@ -195,5 +195,5 @@ type RuntimeConfig struct {
 	HugePages kconfig.Flag `default:"true" doc:"back the Go heap with transparent huge pages when the kernel's THP mode is madvise; off while memory pressure is elevated or critical"`
 	// HeapReserve is the heap growth mapped and marked at start, so that
 	// the heap's first growth gets huge pages; it is never touched.
-	HeapReserve *kconfig.OptionalBytes `json:",omitempty" default:"64MiB" range:"0,4GiB" doc:"heap address space mapped and marked for huge pages at start, so the heap's first growth gets them (untouched: no resident memory)"`
+	HeapReserve *kconfig.OptionalBytes `json:",omitempty" default:"256MiB" range:"0,4GiB" doc:"heap address space mapped and marked for huge pages at start, so the heap's first growth gets them (untouched: no resident memory)"`
 }

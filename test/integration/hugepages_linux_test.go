@@ -88,8 +88,8 @@ func TestHugePagesBackTheDaemonsHeap(t *testing.T) {
 			t.Fatalf("THP %s: %+v; want inactive, nothing marked, a detail naming the mode", mode, s)
 		}
 	} else {
-		if !s.Active || s.MarkedBytes < 64<<20 || s.ReserveBytes != 64<<20 || !heapFlagged(t, pid, "hg") {
-			t.Fatalf("THP madvise: %+v; want active with the 64 MiB reserve marked", s)
+		if !s.Active || s.MarkedBytes < 256<<20 || s.ReserveBytes != 256<<20 || !heapFlagged(t, pid, "hg") {
+			t.Fatalf("THP madvise: %+v; want active with the 256 MiB reserve marked", s)
 		}
 		// An add makes the daemon's heap grow: it must land in huge pages.
 		mustRun(t, n, 2*time.Minute, bytes.NewReader(randomBytes(48<<20)), "add", "-q", "--chunker=size-262144")
