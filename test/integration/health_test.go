@@ -42,6 +42,29 @@ func healthOf(t *testing.T, n *harness.Node) healthSnap {
 	return s
 }
 
+// hugeStatus mirrors the HugePages field of `ipfs stats highload health
+// --enc=json` (hugepages.Status), kept separate to check the wire format.
+type hugeStatus struct {
+	Mode               string
+	Active             bool
+	Detail             string
+	ReserveBytes       uint64
+	HeapMappedBytes    uint64
+	MarkedBytes        uint64
+	Passes             uint64
+	AnonHugePagesBytes uint64
+}
+
+func hugeOf(t *testing.T, n *harness.Node) *hugeStatus {
+	t.Helper()
+	res := mustRun(t, n, cmdTimeout, nil, "stats", "highload", "health", "--enc=json")
+	var s struct{ HugePages *hugeStatus }
+	if err := json.Unmarshal(res.Stdout.Bytes(), &s); err != nil {
+		t.Fatalf("decoding `ipfs stats highload health --enc=json`: %v\n%s", err, res.Stdout.String())
+	}
+	return s.HugePages
+}
+
 // healthConfig is the Health section used by these tests: fast sampling,
 // no disk paths (the test machine's disk usage must not drive the level).
 func healthConfig(extra map[string]any) map[string]any {

@@ -4,7 +4,6 @@ package integration
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -12,31 +11,7 @@ import (
 	"time"
 
 	"github.com/ipfs/kubo/config"
-	"github.com/ipfs/kubo/test/cli/harness"
 )
-
-// hugeStatus mirrors the HugePages field of `ipfs stats highload health
-// --enc=json` (hugepages.Status), kept separate to check the wire format.
-type hugeStatus struct {
-	Mode               string
-	Active             bool
-	Detail             string
-	ReserveBytes       uint64
-	HeapMappedBytes    uint64
-	MarkedBytes        uint64
-	Passes             uint64
-	AnonHugePagesBytes uint64
-}
-
-func hugeOf(t *testing.T, n *harness.Node) *hugeStatus {
-	t.Helper()
-	res := mustRun(t, n, cmdTimeout, nil, "stats", "highload", "health", "--enc=json")
-	var s struct{ HugePages *hugeStatus }
-	if err := json.Unmarshal(res.Stdout.Bytes(), &s); err != nil {
-		t.Fatalf("decoding `ipfs stats highload health --enc=json`: %v\n%s", err, res.Stdout.String())
-	}
-	return s.HugePages
-}
 
 // heapFlagged reports whether any writable anonymous mapping of process pid
 // carries VmFlag f (hg: MADV_HUGEPAGE, nh: MADV_NOHUGEPAGE).

@@ -27,6 +27,7 @@ import (
 //     node holds) while a peer in Peering.Peers (priority) is still served;
 //   - the memory tier's budget shrinks below its capacity;
 //   - the connection manager's HighWater drops below the configured one;
+//   - the Go heap is marked against huge pages (THP madvise);
 //   - once the load stops: level normal, the memory tier back at its
 //     capacity, HighWater back, and the unknown peers served again.
 //
@@ -132,6 +133,7 @@ func TestPressureShedsAndRecovers(t *testing.T) {
 		mu                           sync.Mutex
 		levels                       []string
 		sawShed, sawTier, sawConnMgr bool
+		sawHugeOff                   bool
 		shrunk                       uint64
 		lowHW                        int
 		vipOK                        bool
@@ -181,11 +183,16 @@ func TestPressureShedsAndRecovers(t *testing.T) {
 			if cm := connMgrStat(t, n); cm.HighWater < highWater {
 				sawConnMgr, lowHW = true, cm.HighWater
 			}
+			// Huge pages are off for the heap (in THP madvise mode; in
+			// the others they never were on).
+			if h := hugeOf(t, n); h != nil && !h.Active && (h.Mode != "madvise" || strings.Contains(h.Detail, "NOHUGEPAGE")) {
+				sawHugeOff = true
+			}
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		return sawShed && sawTier && sawConnMgr, fmt.Sprintf("levels %v, RSS %d of %d, %d adds; seen: shed %v, tier %v, connmgr %v",
-			levels, hs.RSS, budget, adds.Load(), sawShed, sawTier, sawConnMgr)
+		return sawShed && sawTier && sawConnMgr && sawHugeOff, fmt.Sprintf("levels %v, RSS %d of %d, %d adds; seen: shed %v, tier %v, connmgr %v, huge pages off %v",
+			levels, hs.RSS, budget, adds.Load(), sawShed, sawTier, sawConnMgr, sawHugeOff)
 	})
 	close(stopLoad)
 	<-loadDone
@@ -212,9 +219,11 @@ func TestPressureShedsAndRecovers(t *testing.T) {
 		tier := tieredStats(t, n).Stats.Tiers[0]
 		cm := connMgrStat(t, n)
 		ps := policyStats(t, n)
-		return hs.Level == "normal" && tier.Budget == tier.Capacity && cm.HighWater == highWater && ps.Pressure == 0,
-			fmt.Sprintf("level %s at %.0f%%, memory tier %d of %d, HighWater %d (%s), bitswap pressure %d",
-				hs.Level, 100*hs.Pressure, tier.Budget, tier.Capacity, cm.HighWater, cm.Reason, ps.Pressure)
+		h := hugeOf(t, n)
+		hugeBack := h != nil && (h.Mode != "madvise" || h.Active)
+		return hs.Level == "normal" && tier.Budget == tier.Capacity && cm.HighWater == highWater && ps.Pressure == 0 && hugeBack,
+			fmt.Sprintf("level %s at %.0f%%, memory tier %d of %d, HighWater %d (%s), bitswap pressure %d, huge pages %+v",
+				hs.Level, 100*hs.Pressure, tier.Budget, tier.Capacity, cm.HighWater, cm.Reason, ps.Pressure, h)
 	}); err != nil {
 		t.Fatalf("no recovery after the load stopped: %v", err)
 	}
