@@ -32,7 +32,7 @@ func TestLogProfileInsertsLogTierBeforeFlatfs(t *testing.T) {
 		t.Fatalf("want memory, log, flatfs; got %d tiers: %s", len(tiers), b)
 	}
 	logChild := tiers[1].(map[string]any)["child"].(map[string]any)
-	if logChild["type"] != BlocklogTypeName || logChild["sync"] != true {
+	if logChild["type"] != BlocklogTypeName || logChild["sync"] != true || logChild["preallocMaxGroup"] != "192KiB" {
 		t.Fatalf("tier 1 is %v", logChild)
 	}
 	if tiers[2].(map[string]any)["child"].(map[string]any)["type"] != "flatfs" {
