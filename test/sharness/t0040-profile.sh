@@ -68,7 +68,9 @@ Config.AutoTune.Enabled=false
 Config.AutoTune.Window="1m0s"
 Config.AutoTune.P99Limit="500ms"
 Config.AutoTune.TuneGOGC=true
-Config.Metrics.Enabled=true'
+Config.Metrics.Enabled=true
+Config.Runtime.HugePages=true
+Config.Runtime.HeapReserve="256MiB"'
 
 # plugin_json N FILE: node N's Plugins.Plugins.highload as JSON in FILE.
 plugin_json() {
