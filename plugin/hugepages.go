@@ -64,7 +64,11 @@ func startHugePages(n *core.IpfsNode, _, r *hlconfig.Config) error {
 			reportHugePages(h)
 		})
 		if r.Metrics.Enabled.WithDefault(true) {
-			hugeErr = registerCollector(hugeCollector{h: h})
+			// The heap is marked either way: a collector that cannot be
+			// registered costs the metrics, not the component's status.
+			if err := registerCollector(hugeCollector{h: h}); err != nil {
+				hugeLog.Warnf("highload: hugepages: metrics: %v", err)
+			}
 		}
 	})
 	if hugeErr != nil {
