@@ -156,3 +156,74 @@ func TestBackoffGrowsAndCaps(t *testing.T) {
 		}
 	}
 }
+
+// Two nodes that keep each other in their pools both see a loss at once.
+// Without a tie-break both redial at once; with TCP port reuse the crossing
+// dials become one simultaneous open that fails the TLS handshake both ways
+// (and the swarm's dial backoff then keeps them apart for 5 s or more). With
+// it, the end with the greater ID waits and the other one's dial brings the
+// link back: no dial fails, whichever end closed the connection.
+func TestMutualPoolsRedialWithoutColliding(t *testing.T) {
+	mgrA := newTestManager(t, Config{LowWater: 10, HighWater: 20})
+	mgrB := newTestManager(t, Config{LowWater: 10, HighWater: 20})
+	a, b := newHost(t, mgrA), newHost(t, mgrB)
+	pa, err := mgrA.StartPool(a, PoolConfig{Peers: []peer.AddrInfo{info(b)}, MinBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := mgrB.StartPool(b, PoolConfig{Peers: []peer.AddrInfo{info(a)}, MinBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := func() bool {
+		return a.Network().Connectedness(b.ID()) == network.Connected &&
+			b.Network().Connectedness(a.ID()) == network.Connected
+	}
+	waitFor(t, 10*time.Second, "the pools connect", up)
+	yielder, first := pa, pb
+	if a.ID() < b.ID() {
+		yielder, first = pb, pa
+	}
+	connIDs := func() map[string]bool {
+		ids := map[string]bool{}
+		for _, c := range a.Network().ConnsToPeer(b.ID()) {
+			ids[c.ID()] = true
+		}
+		return ids
+	}
+	const kills = 12
+	for i := range kills {
+		// Alternate which end closes. Loss notifications are asynchronous:
+		// an end may see the new connection before the old one's close and
+		// count no loss, so the test follows the connections themselves.
+		closer, other := a, b
+		if i%2 == 1 {
+			closer, other = b, a
+		}
+		old := connIDs()
+		if err := closer.Network().ClosePeer(other.ID()); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "a new connection", func() bool {
+			if !up() {
+				return false
+			}
+			for id := range connIDs() {
+				if !old[id] {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	y, f := yielder.State()[0], first.State()[0]
+	if y.FailedDials != 0 || f.FailedDials != 0 {
+		t.Errorf("dials failed: yielding end %+v, first end %+v", y, f)
+	}
+	if f.Yields != 0 || y.Reconnects > y.Yields {
+		t.Errorf("the smaller ID's end yielded %d times (want 0); the greater's redialled %d times after %d yields", f.Yields, y.Reconnects, y.Yields)
+	}
+	if y.Reconnects+f.Reconnects < kills {
+		t.Errorf("%d redials for %d kills: yielding end %+v, first end %+v", y.Reconnects+f.Reconnects, kills, y, f)
+	}
+}

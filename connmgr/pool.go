@@ -25,6 +25,9 @@ type PoolHost interface {
 	Connect(ctx context.Context, pi peer.AddrInfo) error
 	// Network gives the connectedness of peers.
 	Network() network.Network
+	// ID is the host's own peer ID; it decides which end of a lost
+	// connection redials first (see PoolConfig.RedialYield).
+	ID() peer.ID
 }
 
 // PingFunc measures the round trip to p; HostPinger builds one from a host.
@@ -61,6 +64,17 @@ type PoolConfig struct {
 	Ping PingFunc
 	// DialTimeout bounds one dial (default 30s).
 	DialTimeout time.Duration
+	// RedialYield is how long the end with the greater peer ID waits after
+	// a loss before it redials, and before its first dial of a new pool
+	// peer (default 1s); the other end dials at once.
+	// When both ends keep each other in a pool, both see the loss at the
+	// same instant. With TCP port reuse (libp2p's default) two crossing
+	// dials from the two listen ports become one TCP simultaneous open, in
+	// which both ends send a TLS ClientHello; the handshake fails both ways
+	// and the swarm's dial backoff then holds both ends off for 5 s or more.
+	// The yielding end finds the link back and does not dial at all; if the
+	// other end does not redial (a stock node), it dials after the wait.
+	RedialYield time.Duration
 }
 
 // Pool keeps a set of peers protected and connected.
@@ -96,6 +110,8 @@ type poolPeer struct {
 	rtt           time.Duration
 	reconnects    uint64
 	losses        uint64
+	yields        uint64
+	failedDials   uint64
 }
 
 // addrInfo is the peer with its configured and cluster-reported addresses.
@@ -124,6 +140,8 @@ type PoolPeer struct {
 	Connected bool `json:"connected"`
 	// Failures counts dial failures since the last success.
 	Failures int `json:"failures"`
+	// FailedDials counts every failed dial since the pool started.
+	FailedDials uint64 `json:"failed_dials"`
 	// NextDial is when the next redial is due (zero when connected).
 	NextDial time.Time `json:"next_dial,omitempty"`
 	// LastError is the last dial or ping error.
@@ -136,6 +154,9 @@ type PoolPeer struct {
 	Reconnects uint64 `json:"reconnects"`
 	// Losses counts the times its last connection closed.
 	Losses uint64 `json:"losses"`
+	// Yields counts the losses after which this end waited RedialYield
+	// for the peer to redial first.
+	Yields uint64 `json:"yields"`
 	// Source says where the peer comes from: "config", "cluster" or both.
 	Source string `json:"source"`
 }
@@ -162,6 +183,9 @@ func (m *Manager) StartPool(h PoolHost, cfg PoolConfig) (*Pool, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 30 * time.Second
 	}
+	if cfg.RedialYield <= 0 {
+		cfg.RedialYield = time.Second
+	}
 	p := &Pool{m: m, h: h, cfg: cfg, kick: make(chan struct{}, 1), ps: map[peer.ID]*poolPeer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.ctx = ctx
@@ -186,7 +210,7 @@ func (p *Pool) Add(ai peer.AddrInfo) {
 		pp.ai.Addrs = append(pp.ai.Addrs, ai.Addrs...)
 		pp.static = true
 	} else {
-		p.ps[ai.ID] = &poolPeer{ai: ai, static: true}
+		p.ps[ai.ID] = &poolPeer{ai: ai, static: true, next: p.firstDial(ai.ID)}
 	}
 	p.mu.Unlock()
 	p.poke()
@@ -206,7 +230,7 @@ func (p *Pool) setClusterPeers(ais []peer.AddrInfo) {
 	for id, ai := range listed {
 		pp, ok := p.ps[id]
 		if !ok {
-			pp = &poolPeer{ai: peer.AddrInfo{ID: id}}
+			pp = &poolPeer{ai: peer.AddrInfo{ID: id}, next: p.firstDial(id)}
 			p.ps[id] = pp
 			added = append(added, id)
 		}
@@ -261,7 +285,8 @@ func (p *Pool) poke() {
 }
 
 // disconnected is called by the manager when the last connection to id
-// closed: a pool peer gets an immediate redial.
+// closed: a pool peer gets an immediate redial, or one after RedialYield
+// when this end is the one that yields (yields).
 func (p *Pool) disconnected(id peer.ID) {
 	p.mu.Lock()
 	pp, ok := p.ps[id]
@@ -269,12 +294,33 @@ func (p *Pool) disconnected(id peer.ID) {
 		pp.losses++
 		if pp.failures == 0 {
 			pp.next = time.Time{}
+			if p.yields(id) {
+				pp.next = time.Now().Add(p.cfg.RedialYield)
+				pp.yields++
+			}
 		}
 	}
 	p.mu.Unlock()
 	if ok {
 		p.poke()
 	}
+}
+
+// firstDial is when a new pool peer is first dialled: at once, or after
+// RedialYield at the yielding end (two nodes that start together and keep
+// each other would otherwise dial each other at the same instant).
+func (p *Pool) firstDial(id peer.ID) time.Time {
+	if p.yields(id) {
+		return time.Now().Add(p.cfg.RedialYield)
+	}
+	return time.Time{}
+}
+
+// yields reports whether this end waits for id to redial first after a
+// loss: the end with the greater peer ID does, so that of two pools that
+// keep each other exactly one dials at once.
+func (p *Pool) yields(id peer.ID) bool {
+	return p.h.ID() > id
 }
 
 func (p *Pool) backoff(failures int) time.Duration {
@@ -353,6 +399,7 @@ func (p *Pool) dial(ai peer.AddrInfo, wasConnected bool) {
 	pp.dialing = false
 	if err != nil {
 		pp.failures++
+		pp.failedDials++
 		pp.lastErr = err.Error()
 		pp.next = time.Now().Add(p.backoff(pp.failures))
 		log.Debugw("pool redial failed", "peer", ai.ID, "failures", pp.failures, "err", err)
@@ -392,7 +439,7 @@ func (p *Pool) State() []PoolPeer {
 		s := PoolPeer{
 			ID: id.String(), Failures: pp.failures, LastError: pp.lastErr,
 			LastConnected: pp.lastConnected, RTT: pp.rtt, Reconnects: pp.reconnects,
-			Losses: pp.losses, Source: pp.source(),
+			Losses: pp.losses, Yields: pp.yields, FailedDials: pp.failedDials, Source: pp.source(),
 		}
 		if !pp.next.IsZero() {
 			s.NextDial = pp.next

@@ -107,8 +107,8 @@ func writeConnMgr(w io.Writer, s *connmgr.Stats) error {
 				state = fmt.Sprintf("down, %d failures, next dial in %s", p.Failures,
 					time.Until(p.NextDial).Round(time.Millisecond))
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\trtt %s\tlost %d\treconnects %d\t%s\n",
-				p.ID, p.Source, state, p.RTT, p.Losses, p.Reconnects, p.LastError)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\trtt %s\tlost %d\treconnects %d\tyielded %d\tfailed dials %d\t%s\n",
+				p.ID, p.Source, state, p.RTT, p.Losses, p.Reconnects, p.Yields, p.FailedDials, p.LastError)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
