@@ -521,6 +521,14 @@ func (s *prefetchSession) forgetSibsLocked(cs ...cid.Cid) {
 // [PrefetchMaxBlock]), without blocking, and places the large ones among
 // their siblings for readAhead.
 func (s *prefetchSession) links(b blocks.Block) {
+	// Every block counts for the slow start, raw leaves too: counting only
+	// the dag-pb nodes held a file of small raw leaves at 32 + its few
+	// inner nodes (81 wants for 128 MiB of 16 KiB leaves, whatever the
+	// configured width), and W2's walk then waited for its blocks
+	// (docs/bitswap.md, "Ninth pass").
+	s.mu.Lock()
+	s.got++
+	s.mu.Unlock()
 	if b.Cid().Type() != cid.DagProtobuf {
 		return
 	}
@@ -537,7 +545,6 @@ func (s *prefetchSession) links(b blocks.Block) {
 		small = append(small, link{c: l.Cid, size: l.Size})
 	}
 	s.mu.Lock()
-	s.got++
 	if len(small) > 0 {
 		if s.parked == nil {
 			s.parked = map[cid.Cid]*linkGroup{}

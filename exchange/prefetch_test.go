@@ -15,6 +15,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 	format "github.com/ipfs/go-ipld-format"
+	multihash "github.com/multiformats/go-multihash"
 )
 
 // memExchange serves blocks from a map and counts the wants it gets.
@@ -326,6 +327,24 @@ func TestPrefetchBudgetBoundsBytesAhead(t *testing.T) {
 	s.got = 1000
 	if got := s.budgetLocked(); got != 256 {
 		t.Fatalf("after 1000 blocks: budget %d, want the width 256", got)
+	}
+	// Raw leaves count too, not only the dag-pb nodes: a file of small raw
+	// leaves has few inner nodes, and counting only those held its walk
+	// at 32 + that few wants.
+	s = &prefetchSession{p: &PrefetchExchange{width: 256}}
+	for i := range 100 {
+		raw, err := cid.V1Builder{Codec: cid.Raw, MhType: multihash.SHA2_256}.Sum([]byte(fmt.Sprint("leaf ", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := blocks.NewBlockWithCid([]byte(fmt.Sprint("leaf ", i)), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.links(b)
+	}
+	if got := s.budgetLocked(); got != prefetchStartWidth+100 {
+		t.Fatalf("after 100 raw leaves: budget %d, want %d", got, prefetchStartWidth+100)
 	}
 }
 
