@@ -73,6 +73,9 @@ type PrefetchStats struct {
 	// Unused counts prefetched blocks the caller never asked for before
 	// its session ended.
 	Unused uint64 `json:"unused"`
+	// LookedAhead counts the nodes whose links the look-ahead asked for
+	// before the caller descended into them.
+	LookedAhead uint64 `json:"lookedAhead"`
 	// Bytes is what all sessions hold and have in flight now.
 	Bytes int64 `json:"bytes"`
 	// MaxBytes is the bound on Bytes ([PrefetchTotalBytes]).
@@ -105,10 +108,30 @@ type PrefetchExchange struct {
 	bs    blockstore.Blockstore
 	width int
 
-	requested, served, failed, unused atomic.Uint64
+	requested, served, failed, unused, lookedAhead atomic.Uint64
 	// bytes is what all sessions hold and have in flight (their cached
 	// plus flightBytes), bounded by [PrefetchTotalBytes].
 	bytes atomic.Int64
+	// parents maps the CID of a node whose small links a session parked
+	// (cid.Cid to *prefetchSession) until the node is stored: see
+	// NotifyNewBlocks.
+	parents sync.Map
+}
+
+// NotifyNewBlocks tells the sessions that parked the links of any of blks
+// that the node is stored, then passes blks on to the inner exchange.
+// Kubo's blockservice calls it right after it stores a fetched block,
+// just before the walker that fetched it queues the node's links; so the
+// order of these calls is the order in which a walk such as `pin add`'s
+// will get to the nodes' links, which is what the look-ahead follows
+// (lookAheadLocked).
+func (p *PrefetchExchange) NotifyNewBlocks(ctx context.Context, blks ...blocks.Block) error {
+	for _, b := range blks {
+		if v, ok := p.parents.LoadAndDelete(b.Cid()); ok {
+			v.(*prefetchSession).stored(b.Cid())
+		}
+	}
+	return p.SessionExchange.NotifyNewBlocks(ctx, blks...)
 }
 
 var _ bsexchange.SessionExchange = (*PrefetchExchange)(nil)
@@ -125,7 +148,7 @@ func NewPrefetchExchange(inner bsexchange.SessionExchange, bs blockstore.Blockst
 // Stats returns the prefetcher's counters.
 func (p *PrefetchExchange) Stats() PrefetchStats {
 	return PrefetchStats{Width: p.width, Requested: p.requested.Load(), Served: p.served.Load(),
-		Failed: p.failed.Load(), Unused: p.unused.Load(), Bytes: p.bytes.Load(), MaxBytes: PrefetchTotalBytes}
+		Failed: p.failed.Load(), Unused: p.unused.Load(), LookedAhead: p.lookedAhead.Load(), Bytes: p.bytes.Load(), MaxBytes: PrefetchTotalBytes}
 }
 
 // NewSession returns a prefetching session over the inner exchange's.
@@ -140,6 +163,7 @@ func (p *PrefetchExchange) NewSession(ctx context.Context) bsexchange.Fetcher {
 // ahead is one CID asked for ahead of the caller.
 type ahead struct {
 	c       cid.Cid
+	look    bool          // asked for by the look-ahead, not claimed yet
 	guess   int64         // bytes expected, counted in flightBytes until it arrives
 	done    chan struct{} // closed when blk is set or the want ended without it
 	blk     blocks.Block
@@ -182,13 +206,28 @@ type prefetchSession struct {
 	// got counts the blocks that came through the session, for the slow
 	// start of the width (see budgetLocked).
 	got int
+	// groups lists the parked groups whose node is stored, in the order
+	// the nodes were stored, for the look-ahead (see lookAheadLocked);
+	// released groups are dropped from its front as it goes. unstored
+	// holds the other parked groups by their node's CID (see
+	// PrefetchExchange.NotifyNewBlocks), and descents counts the groups
+	// the caller descended into.
+	groups   []*linkGroup
+	unstored map[cid.Cid]*linkGroup
+	descents int
+	// lookPending holds the links the look-ahead queued, sent only when
+	// pending is empty; lookLive counts its entries alive and not claimed,
+	// which the look-ahead keeps within the width (lookRoomLocked).
+	lookPending []link
+	lookLive    int
 }
 
 // linkGroup is one node's small links, parked until the caller asks for
 // one of them.
 type linkGroup struct {
 	links    []link
-	released bool
+	released bool // its links were queued
+	ahead    bool // queued by the look-ahead, and the caller is not in it yet
 }
 
 // sibling is a large link's place among its parent's large links.
@@ -383,6 +422,12 @@ func (s *prefetchSession) claim(c cid.Cid) *ahead {
 		return nil
 	}
 	delete(s.ahead, c)
+	s.seen[c] = true // never asked for again, even if queued twice
+	delete(s.parked, c)
+	if e.look {
+		e.look = false
+		s.lookLive--
+	}
 	e.taken = true
 	if e.arrived {
 		if e.blk != nil {
@@ -425,6 +470,10 @@ func (s *prefetchSession) arrive(e *ahead, b blocks.Block, failed bool) {
 	case b == nil:
 		if s.ahead[e.c] == e {
 			delete(s.ahead, e.c)
+		}
+		if e.look {
+			e.look = false
+			s.lookLive--
 		}
 		s.releaseLocked()
 	case s.closed: // the session ended (drop): nobody will claim it
@@ -501,10 +550,7 @@ func (s *prefetchSession) readAhead(cs []cid.Cid) {
 		added = true
 	}
 	if added {
-		select {
-		case s.signal <- struct{}{}:
-		default:
-		}
+		s.wake()
 	}
 }
 
@@ -550,6 +596,13 @@ func (s *prefetchSession) links(b blocks.Block) {
 			s.parked = map[cid.Cid]*linkGroup{}
 		}
 		g := &linkGroup{links: small}
+		if s.unstored == nil {
+			s.unstored = map[cid.Cid]*linkGroup{}
+		}
+		if len(s.unstored) < maxSeen && !s.closed {
+			s.unstored[b.Cid()] = g
+			s.p.parents.Store(b.Cid(), s)
+		}
 		for _, l := range small {
 			if len(s.parked) >= maxSeen {
 				break
@@ -584,26 +637,140 @@ func (s *prefetchSession) releaseGroupLocked(c cid.Cid) {
 	if !ok {
 		return
 	}
+	delete(s.parked, c)
 	if g.released {
-		delete(s.parked, c)
+		if g.ahead {
+			// The caller got to a group the look-ahead queued: what of it
+			// is not asked for yet goes before other look-ahead work.
+			g.ahead = false
+			s.promoteLocked(g)
+		}
 		return
 	}
-	g.released = true
+	s.descents++
+	s.queueGroupLocked(g, false)
+}
+
+// stored makes the group parked for c's links eligible for the
+// look-ahead, after those stored before it.
+func (s *prefetchSession) stored(c cid.Cid) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.unstored[c]
+	if !ok {
+		return
+	}
+	delete(s.unstored, c)
+	if g.released || s.closed {
+		return
+	}
+	s.groups = append(s.groups, g)
+	if s.descents >= 2 {
+		s.wake()
+	}
+}
+
+// lookAheadLocked queues the parked group whose node was stored first of
+// those the caller has not descended into, once it has descended into
+// two: a caller that walks a whole DAG (`pin add`, `dag export`, a `cat`
+// of a file) then finds a node's small links in flight or arrived when it
+// gets to them. Without it
+// a `pin add` of 16 KiB leaves had one node's leaves (174) in flight at a
+// time, all of them or none, and the pipe drained at every node
+// (docs/bitswap.md, "Tenth pass"). A caller that reads one part of a file
+// or lists a directory descends into one group or none, and gets nothing
+// asked for it.
+//
+// The order is that of the nodes' stores, not of their arrival: `pin
+// add`'s walkers store each node before they queue its links, and the
+// stores of sibling nodes that arrive in one message end in any order
+// (group commits), so in arrival order the look-ahead asked for other
+// nodes' leaves than the walkers went to next, and the walkers waited on
+// their own wants. The walkers can still overtake it, so what the
+// look-ahead holds counts against the width (lookRoomLocked) and its links
+// go out only when the caller's own groups are all out: a group it passed
+// over goes first when the caller gets to it. It reports whether it queued
+// anything.
+func (s *prefetchSession) lookAheadLocked() bool {
+	if s.descents < 2 {
+		return false
+	}
+	for len(s.groups) > 0 {
+		g := s.groups[0]
+		s.groups[0] = nil
+		s.groups = s.groups[1:]
+		if !g.released && s.queueGroupLocked(g, true) {
+			s.p.lookedAhead.Add(1)
+			return true
+		}
+	}
+	return false
+}
+
+// lookRoomLocked is how many more entries the look-ahead may have alive:
+// the width (as the slow start has it), less those alive and not claimed.
+// Unlike the caller's entries, the look-ahead's count against the width
+// while they wait for the caller too, not only while in flight: they may
+// wait for a while if the caller went elsewhere first. Half the width
+// measured about 10% slower on W2's shape (docs/bitswap.md, "Tenth pass").
+func (s *prefetchSession) lookRoomLocked() int {
+	limit := min(s.p.width, prefetchStartWidth+s.got)
+	limit = min(limit, int(PrefetchBytes/s.avgLocked()))
+	return limit - s.lookLive
+}
+
+// queueGroupLocked marks g released and queues its links that nobody asked
+// for yet, on lookPending for the look-ahead (look) and on pending for the
+// caller; it reports whether it queued any. The look-ahead leaves the
+// links parked, so that the caller's first claim of one promotes the rest
+// (promoteLocked).
+func (s *prefetchSession) queueGroupLocked(g *linkGroup, look bool) bool {
+	g.released, g.ahead = true, look
 	added := false
 	for _, l := range g.links {
-		delete(s.parked, l.c)
+		if !look {
+			delete(s.parked, l.c)
+		}
 		if _, ok := s.seen[l.c]; ok || len(s.seen) >= maxSeen {
 			continue
 		}
 		s.seen[l.c] = false
+		if look {
+			s.lookPending = append(s.lookPending, l)
+		} else {
+			s.pending = append(s.pending, l)
+		}
+		added = true
+	}
+	if added {
+		s.wake()
+	}
+	return added
+}
+
+// wake tells run that links were queued.
+func (s *prefetchSession) wake() {
+	select {
+	case s.signal <- struct{}{}:
+	default:
+	}
+}
+
+// promoteLocked queues on pending the links of g, a group the look-ahead
+// queued, that are neither asked for nor claimed; they stay on
+// lookPending too, and take skips them there once they are asked for.
+func (s *prefetchSession) promoteLocked(g *linkGroup) {
+	added := false
+	for _, l := range g.links {
+		delete(s.parked, l.c)
+		if s.seen[l.c] || s.ahead[l.c] != nil {
+			continue
+		}
 		s.pending = append(s.pending, l)
 		added = true
 	}
 	if added {
-		select {
-		case s.signal <- struct{}{}:
-		default:
-		}
+		s.wake()
 	}
 }
 
@@ -673,19 +840,43 @@ func (s *prefetchSession) take() []*ahead {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := s.budgetLocked()
+	lookRoom := s.lookRoomLocked()
 	var out []*ahead
-	for len(out) < n && len(s.pending) > 0 {
-		l := s.pending[0]
-		if s.seen[l.c] { // the caller asked for it itself
-			s.pending = s.pending[1:]
+	for len(out) < n {
+		var l link
+		look := false
+		switch {
+		case len(s.pending) > 0:
+			l = s.pending[0]
+		case lookRoom > 0 && (len(s.lookPending) > 0 || s.lookAheadLocked()):
+			l, look = s.lookPending[0], true
+		}
+		if !l.c.Defined() {
+			break
+		}
+		pop := func() {
+			if look {
+				s.lookPending = s.lookPending[1:]
+			} else {
+				s.pending = s.pending[1:]
+			}
+		}
+		// Skip what the caller asked for itself, and what is asked for
+		// already (a promoted link is on both queues).
+		if s.seen[l.c] || s.ahead[l.c] != nil {
+			pop()
 			continue
 		}
 		g := s.guessLocked(l)
 		if s.cached+s.flightBytes+g > PrefetchBytes || s.p.bytes.Load()+g > PrefetchTotalBytes {
 			break // wait for room; l stays first in line
 		}
-		s.pending = s.pending[1:]
-		e := &ahead{c: l.c, guess: g, done: make(chan struct{})}
+		pop()
+		e := &ahead{c: l.c, look: look, guess: g, done: make(chan struct{})}
+		if look {
+			s.lookLive++
+			lookRoom--
+		}
 		s.ahead[l.c] = e
 		s.addBytesLocked(0, g)
 		out = append(out, e)
@@ -712,7 +903,9 @@ func (s *prefetchSession) run() {
 				continue
 			}
 			s.mu.Lock()
-			more := len(s.pending) > 0
+			// Parked groups the look-ahead may release are more work too:
+			// wait for room for them (take drops the groups passed).
+			more := len(s.pending) > 0 || len(s.lookPending) > 0 || (s.descents >= 2 && len(s.groups) > 0)
 			s.mu.Unlock()
 			if !more {
 				break
@@ -741,6 +934,10 @@ func (s *prefetchSession) drop() {
 	}
 	s.addBytesLocked(-s.cached, 0)
 	s.closed = true
+	for c := range s.unstored {
+		s.p.parents.CompareAndDelete(c, s)
+	}
+	s.unstored, s.groups = nil, nil
 }
 
 // fetch asks the inner session for the batch, less the CIDs the

@@ -25,12 +25,15 @@ type memExchange struct {
 	wants  map[cid.Cid]int
 	// notified counts blocks announced through NotifyNewBlocks.
 	notified int
+	// order lists the CIDs asked for, in order.
+	order []cid.Cid
 }
 
 func (m *memExchange) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.wants[c]++
+	m.order = append(m.order, c)
 	b, ok := m.blocks[c]
 	if !ok {
 		return nil, fmt.Errorf("no %s", c)
@@ -758,5 +761,171 @@ func TestPrefetchReadAheadWaitsForTheRunsFirstBlock(t *testing.T) {
 	}
 	if g.delivered[1] == 0 {
 		t.Fatal("the next run was asked for before any block of the run arrived")
+	}
+}
+
+// fourNodes adds to m a root whose 4 links name dag-pb nodes (at a size
+// above PrefetchMaxBlock, so the caller fetches them itself), each with 8
+// small raw leaves; it returns the root and the nodes.
+func fourNodes(m *memExchange) (cid.Cid, []*merkledag.ProtoNode) {
+	root := merkledag.NodeWithData(nil)
+	var nodes []*merkledag.ProtoNode
+	for i := 0; i < 4; i++ {
+		nd := merkledag.NodeWithData(nil)
+		for j := 0; j < 8; j++ {
+			b, err := blocks.NewBlockWithCid([]byte(fmt.Sprint("leaf ", i, j)),
+				cid.NewCidV1(cid.Raw, mustSum(fmt.Sprint("leaf ", i, j))))
+			if err != nil {
+				panic(err)
+			}
+			m.blocks[b.Cid()] = b
+			if err := nd.AddRawLink("", &format.Link{Cid: b.Cid(), Size: uint64(len(b.RawData()))}); err != nil {
+				panic(err)
+			}
+		}
+		m.blocks[nd.Cid()] = nd
+		nodes = append(nodes, nd)
+		if err := root.AddRawLink("", &format.Link{Cid: nd.Cid(), Size: 1 << 20}); err != nil {
+			panic(err)
+		}
+	}
+	m.blocks[root.Cid()] = root
+	return root.Cid(), nodes
+}
+
+// fourNodesExchange builds fourNodes in a fresh in-memory exchange and
+// wraps it for prefetching, width 128, over an empty blockstore.
+func fourNodesExchange() (*memExchange, cid.Cid, []*merkledag.ProtoNode, *PrefetchExchange) {
+	m := newMem()
+	root, nodes := fourNodes(m)
+	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
+	return m, root, nodes, NewPrefetchExchange(m, bs, 128).(*PrefetchExchange)
+}
+
+func mustSum(s string) multihash.Multihash {
+	h, err := multihash.Sum([]byte(s), multihash.SHA2_256, -1)
+	if err != nil {
+		panic(err)
+	}
+	return h
+}
+
+// asked reports which of cs m was asked for.
+func (m *memExchange) asked(cs []*format.Link) int {
+	n := 0
+	for _, l := range cs {
+		if m.wanted(l.Cid) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func TestPrefetchLooksAheadInTheOrderNodesWereStored(t *testing.T) {
+	m, root, nodes, px := fourNodesExchange()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := px.NewSession(ctx)
+	sp := sess.(*prefetchSession)
+	get := func(c cid.Cid) {
+		t.Helper()
+		b, err := sess.GetBlock(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// What Kubo's blockservice does once it has stored the block.
+		if err := px.NotifyNewBlocks(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settled := func(what string, want [4]int) {
+		t.Helper()
+		var got [4]int
+		if err := pollFor(10*time.Second, func() bool {
+			sp.mu.Lock()
+			defer sp.mu.Unlock()
+			for i, nd := range nodes {
+				got[i] = m.asked(nd.Links())
+			}
+			return got == want && sp.flight == 0
+		}); err != nil {
+			t.Fatalf("%s: leaves asked for per node %v, want %v", what, got, want)
+		}
+	}
+	get(root)
+	// The walkers fetch the four nodes; their stores end in the order
+	// 3, 1, 0, 2 (not the order the nodes arrived in).
+	for _, i := range []int{3, 1, 0, 2} {
+		get(nodes[i].Cid())
+	}
+	settled("the nodes fetched, no leaf asked for", [4]int{})
+	// One descent (a reader of one part of the file): that node's leaves
+	// only.
+	get(nodes[0].Links()[0].Cid)
+	settled("one descent", [4]int{8, 0, 0, 0})
+	// A second descent: a walk of the whole DAG. The look-ahead asks for
+	// the leaves of the nodes left, in the order they were stored.
+	get(nodes[2].Links()[0].Cid)
+	settled("two descents", [4]int{8, 8, 8, 8})
+	if n := px.Stats().LookedAhead; n != 2 {
+		t.Fatalf("LookedAhead = %d, want 2 (nodes 3 and 1)", n)
+	}
+	m.mu.Lock()
+	first := map[cid.Cid]int{}
+	for i, c := range m.order {
+		if _, ok := first[c]; !ok {
+			first[c] = i
+		}
+	}
+	m.mu.Unlock()
+	if a, b := first[nodes[3].Links()[1].Cid], first[nodes[1].Links()[1].Cid]; a > b {
+		t.Fatalf("node 1's leaves were asked for before node 3's (%d, %d); node 3 was stored first", b, a)
+	}
+	// The walker then gets every other leaf from what was asked ahead,
+	// each asked for once.
+	for _, i := range []int{3, 1, 0, 2} {
+		for j, l := range nodes[i].Links() {
+			if j == 0 && (i == 0 || i == 2) {
+				continue // fetched by the descents above (and stored)
+			}
+			get(l.Cid)
+		}
+	}
+	for _, nd := range nodes {
+		for _, l := range nd.Links() {
+			if n := m.wanted(l.Cid); n != 1 {
+				t.Fatalf("leaf %s asked for %d times, want 1", l.Cid, n)
+			}
+		}
+	}
+}
+
+func TestPrefetchLooksAheadOnlyAtStoredNodes(t *testing.T) {
+	m, root, nodes, px := fourNodesExchange()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := px.NewSession(ctx)
+	// Nobody announces stores (a caller that keeps what it fetches in
+	// memory): two descents get their own nodes' leaves and nothing else.
+	for _, c := range []cid.Cid{root, nodes[0].Cid(), nodes[1].Cid(), nodes[2].Cid(),
+		nodes[0].Links()[0].Cid, nodes[1].Links()[0].Cid} {
+		if _, err := sess.GetBlock(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pollFor(10*time.Second, func() bool { return px.Stats().Requested == 14 }); err != nil {
+		t.Fatalf("requested %d, want 14 (7 siblings in each of two nodes)", px.Stats().Requested)
+	}
+	if n := m.asked(nodes[2].Links()); n != 0 {
+		t.Fatalf("%d leaves of a node nobody stored or descended into were asked for", n)
+	}
+	// Ending the session forgets the parked nodes.
+	cancel()
+	if err := pollFor(10*time.Second, func() bool {
+		n := 0
+		px.parents.Range(func(any, any) bool { n++; return true })
+		return n == 0
+	}); err != nil {
+		t.Fatal("the exchange still maps parked nodes to an ended session")
 	}
 }
