@@ -106,7 +106,7 @@ func TestTuneMuxers(t *testing.T) {
 	c := (&hlconfig.Config{}).Resolved().ConnMgr
 	tuneMuxers(lc, c)
 	got := lc.Muxers[0].Muxer.(*yamux.Transport).Config()
-	if got.KeepAliveInterval != 2*time.Minute || got.MeasureRTTInterval != 5*time.Minute || got.AcceptBacklog != 64 {
+	if got.KeepAliveInterval != 2*time.Minute || got.MeasureRTTInterval != 5*time.Minute || got.AcceptBacklog != 512 {
 		t.Errorf("tuned yamux config: keep-alive %s, RTT %s, backlog %d", got.KeepAliveInterval, got.MeasureRTTInterval, got.AcceptBacklog)
 	}
 	if got.MaxStreamWindowSize != yamux.DefaultTransport.Config().MaxStreamWindowSize {

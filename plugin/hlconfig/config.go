@@ -133,8 +133,12 @@ type ConnMgrConfig struct {
 	MuxerKeepAlive *kconfig.OptionalDuration `json:",omitempty" default:"2m" range:"10s,1h" doc:"yamux keep-alive ping interval per connection (libp2p: 30s)"`
 	// MuxerRTTInterval is how often yamux measures each connection's round trip (libp2p: 30s).
 	MuxerRTTInterval *kconfig.OptionalDuration `json:",omitempty" default:"5m" range:"10s,1h" doc:"yamux RTT measurement interval per connection (libp2p: 30s)"`
-	// MuxerAcceptBacklog is yamux's backlog of unaccepted inbound and unacknowledged outbound streams (libp2p: 256).
-	MuxerAcceptBacklog *kconfig.OptionalInteger `json:",omitempty" default:"64" range:"16,4096" doc:"yamux stream backlog per connection (libp2p: 256)"`
+	// MuxerAcceptBacklog is yamux's backlog of unaccepted inbound and
+	// unacknowledged outbound streams (libp2p: 256). A stock provider
+	// sends each 16 KiB block on a stream of its own, so the backlog must
+	// hold every block a fetch has in flight from one peer
+	// (Bitswap.Prefetch): a stream past it is reset and its block lost.
+	MuxerAcceptBacklog *kconfig.OptionalInteger `json:",omitempty" default:"512" range:"16,4096" doc:"yamux stream backlog per connection (libp2p: 256); keep it at least twice Bitswap.Prefetch"`
 }
 
 // HealthConfig configures the resource monitor and its pressure levels.

@@ -15,15 +15,16 @@ import (
 	"github.com/kubo-highload/highload/exchange"
 )
 
-// prefetchFileSize is 4 MiB in 16 KiB chunks: 256 leaves under two levels,
-// so the prefetcher has a wide level to run ahead on.
-const prefetchFileSize = 4 << 20
+// prefetchFileSize is 16 MiB in 16 KiB chunks: 1,024 leaves under 6 inner
+// nodes, so the prefetcher has a wide level to run ahead on, and nodes
+// past the walker's first two for the look-ahead.
+const prefetchFileSize = 16 << 20
 
 // TestPrefetchingFetch pins a small-block file on our daemon with the
 // prefetcher on, from a stock provider and from one of ours, and checks
 // that the DAG is complete and byte-identical, that the prefetcher served
-// the walker, that no block came twice, and that Kubo's bitswap commands
-// still answer.
+// the walker and looked ahead across nodes, that no block came twice, and
+// that Kubo's bitswap commands still answer.
 func TestPrefetchingFetch(t *testing.T) {
 	t.Parallel()
 	bin := ourBin(t)
@@ -71,8 +72,8 @@ func TestPrefetchingFetch(t *testing.T) {
 			if err := json.Unmarshal(res.Stdout.Bytes(), &st); err != nil {
 				t.Fatalf("stats highload bitswap: %v\n%s", err, res.Stdout.String())
 			}
-			if st.Prefetch == nil || st.Prefetch.Width != 256 || st.Prefetch.Served == 0 {
-				t.Fatalf("prefetch stats %+v: want width 256 and blocks served to the walker", st.Prefetch)
+			if st.Prefetch == nil || st.Prefetch.Width != 256 || st.Prefetch.Served == 0 || st.Prefetch.LookedAhead == 0 {
+				t.Fatalf("prefetch stats %+v: want width 256, blocks served to the walker and nodes looked ahead at", st.Prefetch)
 			}
 			// The pin's session is over: nothing stays held or in flight
 			// for it, in the node's total (PrefetchTotalBytes).
