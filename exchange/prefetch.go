@@ -112,6 +112,14 @@ type PrefetchExchange struct {
 	// bytes is what all sessions hold and have in flight (their cached
 	// plus flightBytes), bounded by [PrefetchTotalBytes].
 	bytes atomic.Int64
+	// flight is the prefetch wants all sessions have in flight, bounded by
+	// the width: one session may use all of it, several share it. A stock
+	// provider sends each 16 KiB block on a stream of its own, and the
+	// streams past the connection's muxer backlog are reset and their
+	// blocks lost: 8 sessions of 256 each from one stock provider stalled
+	// 6 of 8 `pin add`s (docs/bitswap.md, "The stall against stock
+	// providers").
+	flight atomic.Int64
 	// parents maps the CID of a node whose small links a session parked
 	// (cid.Cid to *prefetchSession) until the node is stored: see
 	// NotifyNewBlocks.
@@ -457,6 +465,7 @@ func (s *prefetchSession) arrive(e *ahead, b blocks.Block, failed bool) {
 	}
 	e.blk, e.arrived = b, true
 	s.flight--
+	s.p.flight.Add(-1)
 	s.addBytesLocked(0, -e.guess)
 	if b != nil {
 		s.nBlocks++
@@ -807,6 +816,9 @@ func (s *prefetchSession) addBytesLocked(cached, flight int64) {
 // checks each link against the bytes left at its own guess.
 func (s *prefetchSession) budgetLocked() int {
 	n := min(s.p.width, prefetchStartWidth+s.got) - s.flight - s.own
+	// The node's prefetch wants in flight, all sessions together, stay
+	// within the width too (PrefetchExchange.flight).
+	n = min(n, s.p.width-int(s.p.flight.Load()))
 	avg := s.avgLocked()
 	if byBytes := int((PrefetchBytes - s.cached - s.flightBytes) / avg); byBytes < n {
 		n = byBytes
@@ -883,6 +895,7 @@ func (s *prefetchSession) take() []*ahead {
 	}
 	s.live += len(out)
 	s.flight += len(out)
+	s.p.flight.Add(int64(len(out)))
 	return out
 }
 

@@ -929,3 +929,41 @@ func TestPrefetchLooksAheadOnlyAtStoredNodes(t *testing.T) {
 		t.Fatal("the exchange still maps parked nodes to an ended session")
 	}
 }
+
+func TestPrefetchSessionsShareTheWidth(t *testing.T) {
+	px := &PrefetchExchange{width: 40}
+	mk := func(tag string) (*prefetchSession, *merkledag.ProtoNode) {
+		s := &prefetchSession{p: px, seen: map[cid.Cid]bool{}, ahead: map[cid.Cid]*ahead{},
+			signal: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+		s.got = 1024 // past the slow start
+		nd := merkledag.NodeWithData([]byte(tag))
+		for i := range 64 {
+			b := blocks.NewBlock(fmt.Appendf(nil, "%s leaf %d", tag, i))
+			if err := nd.AddRawLink(fmt.Sprint(i), &format.Link{Cid: b.Cid(), Size: 1 << 10}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.links(nd)
+		s.claim(nd.Links()[0].Cid) // the caller descends: the other 63 are queued
+		return s, nd
+	}
+	a, _ := mk("a")
+	b, _ := mk("b")
+	first := a.take()
+	if len(first) != 40 {
+		t.Fatalf("the first session sent %d wants, want the whole width (40)", len(first))
+	}
+	if got := b.take(); len(got) != 0 {
+		t.Fatalf("a second session sent %d wants while the first had the node's width in flight", len(got))
+	}
+	// Three of the first session's blocks arrive: room for three.
+	for _, e := range first[:3] {
+		a.arrive(e, blocks.NewBlock(make([]byte, 1<<10)), false)
+	}
+	if got := b.take(); len(got) != 3 {
+		t.Fatalf("after 3 arrivals the second session sent %d wants, want 3", len(got))
+	}
+	if n := px.flight.Load(); n != 40 {
+		t.Fatalf("node's prefetch wants in flight %d, want 40", n)
+	}
+}

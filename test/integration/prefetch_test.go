@@ -118,3 +118,79 @@ func dagStat(t *testing.T, n *harness.Node, root string) dagInfo {
 	}
 	return d
 }
+
+// TestPrefetchingSessionsFromStockTogether pins 8 small-block files at once
+// from a stock provider. Before the prefetch wants of all sessions shared
+// one width, 8 sessions of 256 wants put 2,048 wants on the one peer:
+// stock drops those past 1,024 queued for a peer
+// (MaxQueuedWantlistEntriesPerPeer), and sends each 16 KiB block on a
+// stream of its own, past what the connection's muxer backlog holds. The
+// pins then waited for boxo's rebroadcast of unanswered wants, every
+// 30 s. The pins' --timeout (25 s) is below that rebroadcast: it is the
+// liveness bound of a fetch that needs no re-sent want (they take a few
+// seconds here), not a speed target.
+func TestPrefetchingSessionsFromStockTogether(t *testing.T) {
+	t.Parallel()
+	defer failOnPanic(t)
+	fetcher := newNode(t, newHarness(t, ourBin(t)))
+	setPlugin(fetcher, config.Plugin{Config: map[string]any{
+		"Bitswap": map[string]any{"Prefetch": 256},
+	}})
+	src := newNode(t, newHarness(t, stockBin(t)))
+	startDaemon(src)
+	startDaemon(fetcher)
+	connect(t, fetcher, src)
+
+	const files, size = 8, 16 << 20
+	r := rand.New(rand.NewChaCha8([32]byte{byte(time.Now().UnixNano()), 8}))
+	roots := make([]string, files)
+	for i := range roots {
+		data := make([]byte, size)
+		for j := range data {
+			data[j] = byte(r.Uint32())
+		}
+		roots[i] = strings.TrimSpace(mustRun(t, src, transferTimeout, bytes.NewReader(data),
+			"add", "-Q", "--chunker=size-16384", "--cid-version=1", "--raw-leaves").Stdout.String())
+	}
+	errs := make(chan error, files)
+	for _, root := range roots {
+		go func() {
+			res := run(fetcher, transferTimeout, nil, "--timeout=25s", "pin", "add", "--progress=false", root)
+			if res.Err != nil {
+				errs <- fmt.Errorf("pin add %s: %v\n%s", root, res.Err, res.Stderr.String())
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range roots {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	for _, root := range roots {
+		if got, want := dagStat(t, fetcher, root), dagStat(t, src, root); got != want {
+			t.Fatalf("fetched DAG of %s %+v, the provider's %+v", root, got, want)
+		}
+	}
+	// No block was lost on the way: stock counts a block as sent once its
+	// stream write succeeds, so a stream the fetcher's muxer reset shows
+	// as a block sent and never received (and sent again after the
+	// rebroadcast, if the pin survives that long).
+	var sent, got struct{ BlocksSent, BlocksReceived uint64 }
+	for _, q := range []struct {
+		n *harness.Node
+		v any
+	}{{src, &sent}, {fetcher, &got}} {
+		res := mustRun(t, q.n, cmdTimeout, nil, "bitswap", "stat", "--enc=json")
+		if err := json.Unmarshal(res.Stdout.Bytes(), q.v); err != nil {
+			t.Fatalf("bitswap stat: %v", err)
+		}
+	}
+	if sent.BlocksSent != got.BlocksReceived {
+		t.Fatalf("the stock provider sent %d blocks, the fetcher received %d", sent.BlocksSent, got.BlocksReceived)
+	}
+}
