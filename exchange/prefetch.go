@@ -683,10 +683,9 @@ func (s *prefetchSession) stored(c cid.Cid) {
 // those the caller has not descended into, once it has descended into
 // two: a caller that walks a whole DAG (`pin add`, `dag export`, a `cat`
 // of a file) then finds a node's small links in flight or arrived when it
-// gets to them. Without it
-// a `pin add` of 16 KiB leaves had one node's leaves (174) in flight at a
-// time, all of them or none, and the pipe drained at every node
-// (docs/bitswap.md, "Tenth pass"). A caller that reads one part of a file
+// gets to them. Without it a `pin add` of 16 KiB leaves had one node's
+// leaves (174) in flight at a time, all of them or none, and the pipe
+// drained at every node (docs/bitswap.md, "Tenth pass"). A caller that reads one part of a file
 // or lists a directory descends into one group or none, and gets nothing
 // asked for it.
 //
