@@ -522,14 +522,24 @@ func (s *prefetchSession) small(size uint64) bool {
 	return size <= PrefetchMaxBlock
 }
 
+// readAheadRuns is how many runs a sequential reader's read-ahead keeps
+// asked for past the run it is reading. One run held W10 (`cat` of 256 KiB
+// leaves, runs of 10) at 115-116 MiB/s in every round: a run of 2.5 MiB per
+// 20 ms send round of boxo's client. Two reached 168-170 MiB/s, three and
+// four 163-170 (2 rounds each, docs/bitswap.md, "Eleventh pass"); two hold
+// the least, 20 x 256 KiB, within [PrefetchBytes].
+const readAheadRuns = 2
+
 // readAhead queues, for a caller that asks for several large sibling links
-// at once, as many of the siblings that follow them: the next run the
-// caller will ask for. That caller is a sequential reader (boxo's DAG
+// at once, the [readAheadRuns] runs of as many siblings that follow them:
+// the runs the caller will ask for next. That caller is a sequential reader (boxo's DAG
 // reader, under `cat` and the gateway: go-ipld-format's navipld asks for 10
 // children at a time, when the previous 10 are half read), whose few
 // blocks asked ahead and Bitswap's 20 ms per-peer send cadence bound it at
 // about 10 blocks per 30 ms (docs/bitswap.md, "W10: what bounds a
-// streaming read"); with the next run in flight too it has twice as many.
+// streaming read"); with the next runs in flight too it has three times as
+// many. Each later run the caller asks for adds the one run past what is
+// already asked for, since what was asked for before is marked.
 // Walkers that ask one block at a time (`pin add`, `dag export`) never
 // trigger it, so their large blocks stay theirs alone. The budget
 // ([PrefetchBytes], the width) still bounds what goes out.
@@ -547,7 +557,7 @@ func (s *prefetchSession) readAhead(cs []cid.Cid) {
 	if !ok {
 		return
 	}
-	end := min(sib.i+1+len(cs), len(sib.list))
+	end := min(sib.i+1+readAheadRuns*len(cs), len(sib.list))
 	added := false
 	for _, l := range sib.list[sib.i+1 : end] {
 		if !s.mark(l.c) {

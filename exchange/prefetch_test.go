@@ -598,10 +598,10 @@ func getRun(t *testing.T, ctx context.Context, f bsexchange.Fetcher, cs []cid.Ci
 // largeSiblings makes a parent of 30 large leaves in a fresh in-memory
 // exchange, wraps it for prefetching (width 256, empty blockstore), opens a
 // session on ctx and fetches the parent through it.
-func largeSiblings(t *testing.T, ctx context.Context) (*memExchange, []cid.Cid, *PrefetchExchange, bsexchange.Fetcher) {
+func largeSiblings(t *testing.T, ctx context.Context, n int) (*memExchange, []cid.Cid, *PrefetchExchange, bsexchange.Fetcher) {
 	t.Helper()
 	m := newMem()
-	parent, leaves := leafParent(m, 30)
+	parent, leaves := leafParent(m, n)
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
 	px := NewPrefetchExchange(m, bs, 256).(*PrefetchExchange)
 	f := px.NewSession(ctx)
@@ -614,7 +614,7 @@ func largeSiblings(t *testing.T, ctx context.Context) (*memExchange, []cid.Cid, 
 func TestPrefetchReadsAheadOfRunsOfLargeSiblings(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	m, leaves, _, f := largeSiblings(t, ctx)
+	m, leaves, _, f := largeSiblings(t, ctx, 45)
 	asked := func(cs []cid.Cid) bool {
 		for _, c := range cs {
 			if m.wanted(c) == 0 {
@@ -629,19 +629,27 @@ func TestPrefetchReadsAheadOfRunsOfLargeSiblings(t *testing.T) {
 			t.Fatalf("the %d siblings after the caller's run were not asked for ahead", len(cs))
 		}
 	}
-	getRun(t, ctx, f, leaves[0:10])
-	waitAsked(leaves[10:20])
-	for _, c := range leaves[20:] {
-		if m.wanted(c) != 0 {
-			t.Fatalf("read ahead past the next run (%s)", c)
+	notAsked := func(cs []cid.Cid) {
+		t.Helper()
+		for _, c := range cs {
+			if m.wanted(c) != 0 {
+				t.Fatalf("read ahead past the next %d runs (%s)", readAheadRuns, c)
+			}
 		}
 	}
+	getRun(t, ctx, f, leaves[0:10])
+	waitAsked(leaves[10:30])
+	notAsked(leaves[30:])
 	// The next run comes from what was read ahead, each block fetched
-	// once, and reads the run after it ahead; the last run stops at the
-	// parent's end.
+	// once, and adds the one run past what was asked for; the last runs
+	// stop at the parent's end.
 	getRun(t, ctx, f, leaves[10:20])
-	waitAsked(leaves[20:30])
+	waitAsked(leaves[30:40])
+	notAsked(leaves[40:])
 	getRun(t, ctx, f, leaves[20:30])
+	waitAsked(leaves[40:45])
+	getRun(t, ctx, f, leaves[30:40])
+	getRun(t, ctx, f, leaves[40:45])
 	for i, c := range leaves {
 		if n := m.wanted(c); n != 1 {
 			t.Errorf("leaf %d asked for %d times, want once", i, n)
@@ -661,7 +669,7 @@ func TestPrefetchReadsAheadOfRunsOfLargeSiblings(t *testing.T) {
 func TestPrefetchLeavesLargeBlocksOfOneAtATimeWalkersAlone(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	m, leaves, px, f := largeSiblings(t, ctx)
+	m, leaves, px, f := largeSiblings(t, ctx, 30)
 	for _, c := range leaves[:10] {
 		if _, err := f.GetBlock(ctx, c); err != nil {
 			t.Fatal(err)

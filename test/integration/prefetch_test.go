@@ -194,3 +194,64 @@ func TestPrefetchingSessionsFromStockTogether(t *testing.T) {
 		t.Fatalf("the stock provider sent %d blocks, the fetcher received %d", sent.BlocksSent, got.BlocksReceived)
 	}
 }
+
+// TestPrefetchingReadsAheadForCat reads a file of 256 KiB leaves with `cat`
+// on our daemon, from a stock provider and from one of ours. The DAG
+// reader asks for its leaves in runs of 10; the prefetcher leaves such
+// large blocks to walkers that ask one at a time, but reads ahead of a
+// reader that asks in runs (exchange.readAheadRuns). The test checks that
+// the read-ahead ran in the daemon, that the bytes are the ones added, and
+// that no block came twice.
+func TestPrefetchingReadsAheadForCat(t *testing.T) {
+	t.Parallel()
+	bin := ourBin(t)
+	for _, provider := range []string{"stock", "ours"} {
+		t.Run("from-"+provider, func(t *testing.T) {
+			t.Parallel()
+			defer failOnPanic(t)
+			fetcher := newNode(t, newHarness(t, bin))
+			var src *harness.Node
+			if provider == "stock" {
+				src = newNode(t, newHarness(t, stockBin(t)))
+			} else {
+				src = newNode(t, newHarness(t, bin))
+			}
+			startDaemon(src)
+			startDaemon(fetcher)
+			connect(t, fetcher, src)
+
+			// 64 leaves under one root: the reader asks for 6 runs of 10
+			// and one of 4.
+			data := make([]byte, 16<<20)
+			r := rand.New(rand.NewChaCha8([32]byte{byte(time.Now().UnixNano()), 10}))
+			for i := range data {
+				data[i] = byte(r.Uint32())
+			}
+			root := strings.TrimSpace(mustRun(t, src, transferTimeout, bytes.NewReader(data),
+				"add", "-Q", "--chunker=size-262144", "--cid-version=1", "--raw-leaves").Stdout.String())
+			if root == "" {
+				t.Fatal("ipfs add printed no CID")
+			}
+			got := mustRun(t, fetcher, transferTimeout, nil, "--timeout=60s", "cat", root).Stdout.Bytes()
+			if !bytes.Equal(got, data) {
+				t.Fatalf("cat on the fetcher returned %d bytes that differ from the %d added", len(got), len(data))
+			}
+			var st exchange.Stats
+			res := mustRun(t, fetcher, cmdTimeout, nil, "stats", "highload", "bitswap", "--enc=json")
+			if err := json.Unmarshal(res.Stdout.Bytes(), &st); err != nil {
+				t.Fatalf("stats highload bitswap: %v\n%s", err, res.Stdout.String())
+			}
+			if st.Prefetch == nil || st.Prefetch.Requested == 0 || st.Prefetch.Served == 0 {
+				t.Fatalf("prefetch stats %+v: want leaves read ahead of the reader and served to it", st.Prefetch)
+			}
+			var bs struct{ BlocksReceived, DupBlksReceived uint64 }
+			res = mustRun(t, fetcher, cmdTimeout, nil, "bitswap", "stat", "--enc=json")
+			if err := json.Unmarshal(res.Stdout.Bytes(), &bs); err != nil {
+				t.Fatalf("bitswap stat: %v", err)
+			}
+			if bs.BlocksReceived < 64 || bs.DupBlksReceived != 0 {
+				t.Fatalf("bitswap stat %+v: want the 64 leaves once each", bs)
+			}
+		})
+	}
+}
