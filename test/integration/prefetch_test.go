@@ -255,3 +255,66 @@ func TestPrefetchingReadsAheadForCat(t *testing.T) {
 		})
 	}
 }
+
+// TestPrefetchingRefetchAfterGC pins a small-block file on our daemon, then
+// unpins it, collects it with `repo gc` and pins it again, twice, from a
+// stock provider and from one of ours. Issue 4 recorded such a re-fetch
+// stalling under load; state the prefetcher or the tiered store kept for
+// the collected blocks (CIDs seen, parents, the location index) would
+// show here as a re-fetch that never asks for a block, or as a block
+// stat that still finds the collected root. The pins' --timeout (25 s)
+// is below boxo's 30 s rebroadcast, as in
+// TestPrefetchingSessionsFromStockTogether: a liveness bound, not a speed
+// target.
+func TestPrefetchingRefetchAfterGC(t *testing.T) {
+	t.Parallel()
+	bin := ourBin(t)
+	for _, provider := range []string{"stock", "ours"} {
+		t.Run("from-"+provider, func(t *testing.T) {
+			t.Parallel()
+			defer failOnPanic(t)
+			fetcher := newNode(t, newHarness(t, bin))
+			var src *harness.Node
+			if provider == "stock" {
+				src = newNode(t, newHarness(t, stockBin(t)))
+			} else {
+				src = newNode(t, newHarness(t, bin))
+			}
+			startDaemon(src)
+			startDaemon(fetcher)
+			connect(t, fetcher, src)
+
+			data := make([]byte, 8<<20)
+			r := rand.New(rand.NewChaCha8([32]byte{byte(time.Now().UnixNano()), 12}))
+			for i := range data {
+				data[i] = byte(r.Uint32())
+			}
+			root := strings.TrimSpace(mustRun(t, src, transferTimeout, bytes.NewReader(data),
+				"add", "-Q", "--chunker=size-16384", "--cid-version=1", "--raw-leaves").Stdout.String())
+			if root == "" {
+				t.Fatal("ipfs add printed no CID")
+			}
+			want := dagStat(t, src, root)
+			for round := 1; round <= 3; round++ {
+				if res := run(fetcher, transferTimeout, nil, "--timeout=25s", "pin", "add", "--progress=false", root); res.Err != nil {
+					t.Fatalf("pin add, round %d: %v\n%s", round, res.Err, res.Stderr.String())
+				}
+				if got := dagStat(t, fetcher, root); got != want {
+					t.Fatalf("round %d: fetched DAG %+v, the provider's %+v", round, got, want)
+				}
+				if round == 3 {
+					break
+				}
+				mustRun(t, fetcher, cmdTimeout, nil, "pin", "rm", root)
+				mustRun(t, fetcher, time.Minute, nil, "repo", "gc", "--quiet")
+				if res := run(fetcher, cmdTimeout, nil, "block", "stat", "--offline", root); res.Err == nil {
+					t.Fatalf("round %d: the root %s is still local after pin rm and repo gc", round, root)
+				}
+			}
+			got := mustRun(t, fetcher, cmdTimeout, nil, "cat", "--offline", root).Stdout.Bytes()
+			if !bytes.Equal(got, data) {
+				t.Fatalf("cat --offline after the last re-fetch returned %d bytes that differ from the %d added", len(got), len(data))
+			}
+		})
+	}
+}
