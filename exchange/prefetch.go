@@ -532,9 +532,10 @@ const readAheadRuns = 2
 
 // readAhead queues, for a caller that asks for several large sibling links
 // at once, the [readAheadRuns] runs of as many siblings that follow them:
-// the runs the caller will ask for next. That caller is a sequential reader (boxo's DAG
-// reader, under `cat` and the gateway: go-ipld-format's navipld asks for 10
-// children at a time, when the previous 10 are half read), whose few
+// the runs the caller will ask for next. That caller is a sequential
+// reader (boxo's DAG reader, under `cat` and the gateway: go-ipld-format's
+// navipld asks for 10 children at a time, when the previous 10 are half
+// read), whose few
 // blocks asked ahead and Bitswap's 20 ms per-peer send cadence bound it at
 // about 10 blocks per 30 ms (docs/bitswap.md, "W10: what bounds a
 // streaming read"); with the next runs in flight too it has three times as
