@@ -27,35 +27,14 @@ const prefetchFileSize = 16 << 20
 // that Kubo's bitswap commands still answer.
 func TestPrefetchingFetch(t *testing.T) {
 	t.Parallel()
-	bin := ourBin(t)
 	for _, provider := range []string{"stock", "ours"} {
 		t.Run("from-"+provider, func(t *testing.T) {
 			t.Parallel()
 			defer failOnPanic(t)
-			fetcher := newNode(t, newHarness(t, bin))
-			setPlugin(fetcher, config.Plugin{Config: map[string]any{
+			fetcher, src := fetcherAndProvider(t, provider, &config.Plugin{Config: map[string]any{
 				"Bitswap": map[string]any{"Prefetch": 256},
 			}})
-			var src *harness.Node
-			if provider == "stock" {
-				src = newNode(t, newHarness(t, stockBin(t)))
-			} else {
-				src = newNode(t, newHarness(t, bin))
-			}
-			startDaemon(src)
-			startDaemon(fetcher)
-			connect(t, fetcher, src)
-
-			data := make([]byte, prefetchFileSize)
-			r := rand.New(rand.NewChaCha8([32]byte{byte(time.Now().UnixNano())}))
-			for i := range data {
-				data[i] = byte(r.Uint32())
-			}
-			root := strings.TrimSpace(mustRun(t, src, transferTimeout, bytes.NewReader(data),
-				"add", "-Q", "--chunker=size-16384", "--cid-version=1", "--raw-leaves").Stdout.String())
-			if root == "" {
-				t.Fatal("ipfs add printed no CID")
-			}
+			root, data := addRandom(t, src, prefetchFileSize, 16384, 0)
 			mustRun(t, fetcher, transferTimeout, nil, "--timeout=60s", "pin", "add", "--progress=false", root)
 
 			want := dagStat(t, src, root)
@@ -117,6 +96,44 @@ func dagStat(t *testing.T, n *harness.Node, root string) dagInfo {
 		t.Fatalf("dag stat: %v\n%s", err, res.Stdout.String())
 	}
 	return d
+}
+
+// fetcherAndProvider starts our daemon as the fetcher (with cfg as its
+// plugin config when not nil) and a provider of the named variant ("stock"
+// or "ours"), and connects them.
+func fetcherAndProvider(t *testing.T, provider string, cfg *config.Plugin) (fetcher, src *harness.Node) {
+	t.Helper()
+	bin := ourBin(t)
+	fetcher = newNode(t, newHarness(t, bin))
+	if cfg != nil {
+		setPlugin(fetcher, *cfg)
+	}
+	if provider == "stock" {
+		src = newNode(t, newHarness(t, stockBin(t)))
+	} else {
+		src = newNode(t, newHarness(t, bin))
+	}
+	startDaemon(src)
+	startDaemon(fetcher)
+	connect(t, fetcher, src)
+	return fetcher, src
+}
+
+// addRandom adds size random bytes on n as a CIDv1 file of raw leaves cut
+// into chunks of chunk bytes, and returns its root and the bytes.
+func addRandom(t *testing.T, n *harness.Node, size, chunk int, seed byte) (string, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	r := rand.New(rand.NewChaCha8([32]byte{byte(time.Now().UnixNano()), seed}))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	root := strings.TrimSpace(mustRun(t, n, transferTimeout, bytes.NewReader(data),
+		"add", "-Q", fmt.Sprintf("--chunker=size-%d", chunk), "--cid-version=1", "--raw-leaves").Stdout.String())
+	if root == "" {
+		t.Fatal("ipfs add printed no CID")
+	}
+	return root, data
 }
 
 // TestPrefetchingSessionsFromStockTogether pins 8 small-block files at once
@@ -204,34 +221,15 @@ func TestPrefetchingSessionsFromStockTogether(t *testing.T) {
 // that no block came twice.
 func TestPrefetchingReadsAheadForCat(t *testing.T) {
 	t.Parallel()
-	bin := ourBin(t)
 	for _, provider := range []string{"stock", "ours"} {
 		t.Run("from-"+provider, func(t *testing.T) {
 			t.Parallel()
 			defer failOnPanic(t)
-			fetcher := newNode(t, newHarness(t, bin))
-			var src *harness.Node
-			if provider == "stock" {
-				src = newNode(t, newHarness(t, stockBin(t)))
-			} else {
-				src = newNode(t, newHarness(t, bin))
-			}
-			startDaemon(src)
-			startDaemon(fetcher)
-			connect(t, fetcher, src)
+			fetcher, src := fetcherAndProvider(t, provider, nil)
 
 			// 64 leaves under one root: the reader asks for 6 runs of 10
 			// and one of 4.
-			data := make([]byte, 16<<20)
-			r := rand.New(rand.NewChaCha8([32]byte{byte(time.Now().UnixNano()), 10}))
-			for i := range data {
-				data[i] = byte(r.Uint32())
-			}
-			root := strings.TrimSpace(mustRun(t, src, transferTimeout, bytes.NewReader(data),
-				"add", "-Q", "--chunker=size-262144", "--cid-version=1", "--raw-leaves").Stdout.String())
-			if root == "" {
-				t.Fatal("ipfs add printed no CID")
-			}
+			root, data := addRandom(t, src, 16<<20, 256<<10, 10)
 			got := mustRun(t, fetcher, transferTimeout, nil, "--timeout=60s", "cat", root).Stdout.Bytes()
 			if !bytes.Equal(got, data) {
 				t.Fatalf("cat on the fetcher returned %d bytes that differ from the %d added", len(got), len(data))
@@ -268,32 +266,13 @@ func TestPrefetchingReadsAheadForCat(t *testing.T) {
 // target.
 func TestPrefetchingRefetchAfterGC(t *testing.T) {
 	t.Parallel()
-	bin := ourBin(t)
 	for _, provider := range []string{"stock", "ours"} {
 		t.Run("from-"+provider, func(t *testing.T) {
 			t.Parallel()
 			defer failOnPanic(t)
-			fetcher := newNode(t, newHarness(t, bin))
-			var src *harness.Node
-			if provider == "stock" {
-				src = newNode(t, newHarness(t, stockBin(t)))
-			} else {
-				src = newNode(t, newHarness(t, bin))
-			}
-			startDaemon(src)
-			startDaemon(fetcher)
-			connect(t, fetcher, src)
+			fetcher, src := fetcherAndProvider(t, provider, nil)
 
-			data := make([]byte, 8<<20)
-			r := rand.New(rand.NewChaCha8([32]byte{byte(time.Now().UnixNano()), 12}))
-			for i := range data {
-				data[i] = byte(r.Uint32())
-			}
-			root := strings.TrimSpace(mustRun(t, src, transferTimeout, bytes.NewReader(data),
-				"add", "-Q", "--chunker=size-16384", "--cid-version=1", "--raw-leaves").Stdout.String())
-			if root == "" {
-				t.Fatal("ipfs add printed no CID")
-			}
+			root, data := addRandom(t, src, 8<<20, 16384, 12)
 			want := dagStat(t, src, root)
 			for round := 1; round <= 3; round++ {
 				if res := run(fetcher, transferTimeout, nil, "--timeout=25s", "pin", "add", "--progress=false", root); res.Err != nil {
