@@ -46,11 +46,7 @@ func TestPrefetchingFetch(t *testing.T) {
 				t.Fatalf("cat --offline on the fetcher returned %d bytes that differ from the %d added", len(got), len(data))
 			}
 
-			var st exchange.Stats
-			res := mustRun(t, fetcher, cmdTimeout, nil, "stats", "highload", "bitswap", "--enc=json")
-			if err := json.Unmarshal(res.Stdout.Bytes(), &st); err != nil {
-				t.Fatalf("stats highload bitswap: %v\n%s", err, res.Stdout.String())
-			}
+			st := policyStats(t, fetcher)
 			if st.Prefetch == nil || st.Prefetch.Width != 256 || st.Prefetch.Served == 0 || st.Prefetch.LookedAhead == 0 {
 				t.Fatalf("prefetch stats %+v: want width 256, blocks served to the walker and nodes looked ahead at", st.Prefetch)
 			}
@@ -67,14 +63,7 @@ func TestPrefetchingFetch(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			var bs struct {
-				BlocksReceived, DupBlksReceived uint64
-			}
-			res = mustRun(t, fetcher, cmdTimeout, nil, "bitswap", "stat", "--enc=json")
-			if err := json.Unmarshal(res.Stdout.Bytes(), &bs); err != nil {
-				t.Fatalf("bitswap stat: %v", err)
-			}
-			if bs.BlocksReceived < uint64(want.UniqueBlocks-1) || bs.DupBlksReceived != 0 {
+			if bs := bitswapStat(t, fetcher); bs.BlocksReceived < uint64(want.UniqueBlocks-1) || bs.DupBlksReceived != 0 {
 				t.Fatalf("bitswap stat %+v: want the %d blocks below the root once each", bs, want.UniqueBlocks-1)
 			}
 			// Kubo's own command still reads the one Bitswap.
@@ -197,16 +186,7 @@ func TestPrefetchingSessionsFromStockTogether(t *testing.T) {
 	// stream write succeeds, so a stream the fetcher's muxer reset shows
 	// as a block sent and never received (and sent again after the
 	// rebroadcast, if the pin survives that long).
-	var sent, got struct{ BlocksSent, BlocksReceived uint64 }
-	for _, q := range []struct {
-		n *harness.Node
-		v any
-	}{{src, &sent}, {fetcher, &got}} {
-		res := mustRun(t, q.n, cmdTimeout, nil, "bitswap", "stat", "--enc=json")
-		if err := json.Unmarshal(res.Stdout.Bytes(), q.v); err != nil {
-			t.Fatalf("bitswap stat: %v", err)
-		}
-	}
+	sent, got := bitswapStat(t, src), bitswapStat(t, fetcher)
 	if sent.BlocksSent != got.BlocksReceived {
 		t.Fatalf("the stock provider sent %d blocks, the fetcher received %d", sent.BlocksSent, got.BlocksReceived)
 	}
@@ -234,20 +214,11 @@ func TestPrefetchingReadsAheadForCat(t *testing.T) {
 			if !bytes.Equal(got, data) {
 				t.Fatalf("cat on the fetcher returned %d bytes that differ from the %d added", len(got), len(data))
 			}
-			var st exchange.Stats
-			res := mustRun(t, fetcher, cmdTimeout, nil, "stats", "highload", "bitswap", "--enc=json")
-			if err := json.Unmarshal(res.Stdout.Bytes(), &st); err != nil {
-				t.Fatalf("stats highload bitswap: %v\n%s", err, res.Stdout.String())
-			}
+			st := policyStats(t, fetcher)
 			if st.Prefetch == nil || st.Prefetch.Requested == 0 || st.Prefetch.Served == 0 {
 				t.Fatalf("prefetch stats %+v: want leaves read ahead of the reader and served to it", st.Prefetch)
 			}
-			var bs struct{ BlocksReceived, DupBlksReceived uint64 }
-			res = mustRun(t, fetcher, cmdTimeout, nil, "bitswap", "stat", "--enc=json")
-			if err := json.Unmarshal(res.Stdout.Bytes(), &bs); err != nil {
-				t.Fatalf("bitswap stat: %v", err)
-			}
-			if bs.BlocksReceived < 64 || bs.DupBlksReceived != 0 {
+			if bs := bitswapStat(t, fetcher); bs.BlocksReceived < 64 || bs.DupBlksReceived != 0 {
 				t.Fatalf("bitswap stat %+v: want the 64 leaves once each", bs)
 			}
 		})

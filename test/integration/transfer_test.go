@@ -119,9 +119,12 @@ func transfer(t *testing.T, src, dst *harness.Node) {
 	}
 }
 
+// bitswapStats is the part of `ipfs bitswap stat --enc=json` the tests read.
 type bitswapStats struct {
-	BlocksReceived uint64
-	DataReceived   uint64
+	BlocksReceived  uint64
+	DataReceived    uint64
+	DupBlksReceived uint64
+	BlocksSent      uint64
 }
 
 func bitswapStat(t *testing.T, n *harness.Node) bitswapStats {
