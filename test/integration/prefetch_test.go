@@ -27,49 +27,43 @@ const prefetchFileSize = 16 << 20
 // that Kubo's bitswap commands still answer.
 func TestPrefetchingFetch(t *testing.T) {
 	t.Parallel()
-	for _, provider := range []string{"stock", "ours"} {
-		t.Run("from-"+provider, func(t *testing.T) {
-			t.Parallel()
-			defer failOnPanic(t)
-			fetcher, src := fetcherAndProvider(t, provider, &config.Plugin{Config: map[string]any{
-				"Bitswap": map[string]any{"Prefetch": 256},
-			}})
-			root, data := addRandom(t, src, prefetchFileSize, 16384, 0)
-			mustRun(t, fetcher, transferTimeout, nil, "--timeout=60s", "pin", "add", "--progress=false", root)
+	prefetchCfg := &config.Plugin{Config: map[string]any{"Bitswap": map[string]any{"Prefetch": 256}}}
+	fromEachProvider(t, prefetchCfg, func(t *testing.T, fetcher, src *harness.Node) {
+		root, data := addRandom(t, src, prefetchFileSize, 16384, 0)
+		mustRun(t, fetcher, transferTimeout, nil, "--timeout=60s", "pin", "add", "--progress=false", root)
 
-			want := dagStat(t, src, root)
-			if got := dagStat(t, fetcher, root); got != want {
-				t.Fatalf("fetched DAG %+v, the provider's %+v", got, want)
-			}
-			got := mustRun(t, fetcher, cmdTimeout, nil, "cat", "--offline", root).Stdout.Bytes()
-			if !bytes.Equal(got, data) {
-				t.Fatalf("cat --offline on the fetcher returned %d bytes that differ from the %d added", len(got), len(data))
-			}
+		want := dagStat(t, src, root)
+		if got := dagStat(t, fetcher, root); got != want {
+			t.Fatalf("fetched DAG %+v, the provider's %+v", got, want)
+		}
+		got := mustRun(t, fetcher, cmdTimeout, nil, "cat", "--offline", root).Stdout.Bytes()
+		if !bytes.Equal(got, data) {
+			t.Fatalf("cat --offline on the fetcher returned %d bytes that differ from the %d added", len(got), len(data))
+		}
 
-			st := policyStats(t, fetcher)
-			if st.Prefetch == nil || st.Prefetch.Width != 256 || st.Prefetch.Served == 0 || st.Prefetch.LookedAhead == 0 {
-				t.Fatalf("prefetch stats %+v: want width 256, blocks served to the walker and nodes looked ahead at", st.Prefetch)
+		st := policyStats(t, fetcher)
+		if st.Prefetch == nil || st.Prefetch.Width != 256 || st.Prefetch.Served == 0 || st.Prefetch.LookedAhead == 0 {
+			t.Fatalf("prefetch stats %+v: want width 256, blocks served to the walker and nodes looked ahead at", st.Prefetch)
+		}
+		// The pin's session is over: nothing stays held or in flight
+		// for it, in the node's total (PrefetchTotalBytes).
+		if err := waitFor(10*time.Second, func() (bool, string) {
+			var now exchange.Stats
+			res := mustRun(t, fetcher, cmdTimeout, nil, "stats", "highload", "bitswap", "--enc=json")
+			if err := json.Unmarshal(res.Stdout.Bytes(), &now); err != nil || now.Prefetch == nil {
+				return false, fmt.Sprintf("stats: %v", err)
 			}
-			// The pin's session is over: nothing stays held or in flight
-			// for it, in the node's total (PrefetchTotalBytes).
-			if err := waitFor(10*time.Second, func() (bool, string) {
-				var now exchange.Stats
-				res := mustRun(t, fetcher, cmdTimeout, nil, "stats", "highload", "bitswap", "--enc=json")
-				if err := json.Unmarshal(res.Stdout.Bytes(), &now); err != nil || now.Prefetch == nil {
-					return false, fmt.Sprintf("stats: %v", err)
-				}
-				return now.Prefetch.Bytes == 0 && now.Prefetch.MaxBytes > 0,
-					fmt.Sprintf("prefetch bytes %d of %d after the pin", now.Prefetch.Bytes, now.Prefetch.MaxBytes)
-			}); err != nil {
-				t.Fatal(err)
-			}
-			if bs := bitswapStat(t, fetcher); bs.BlocksReceived < uint64(want.UniqueBlocks-1) || bs.DupBlksReceived != 0 {
-				t.Fatalf("bitswap stat %+v: want the %d blocks below the root once each", bs, want.UniqueBlocks-1)
-			}
-			// Kubo's own command still reads the one Bitswap.
-			mustRun(t, fetcher, cmdTimeout, nil, "bitswap", "wantlist")
-		})
-	}
+			return now.Prefetch.Bytes == 0 && now.Prefetch.MaxBytes > 0,
+				fmt.Sprintf("prefetch bytes %d of %d after the pin", now.Prefetch.Bytes, now.Prefetch.MaxBytes)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if bs := bitswapStat(t, fetcher); bs.BlocksReceived < uint64(want.UniqueBlocks-1) || bs.DupBlksReceived != 0 {
+			t.Fatalf("bitswap stat %+v: want the %d blocks below the root once each", bs, want.UniqueBlocks-1)
+		}
+		// Kubo's own command still reads the one Bitswap.
+		mustRun(t, fetcher, cmdTimeout, nil, "bitswap", "wantlist")
+	})
 }
 
 type dagInfo struct {
@@ -106,6 +100,21 @@ func fetcherAndProvider(t *testing.T, provider string, cfg *config.Plugin) (fetc
 	startDaemon(fetcher)
 	connect(t, fetcher, src)
 	return fetcher, src
+}
+
+// fromEachProvider runs body in parallel subtests "from-stock" and
+// "from-ours", each with our fetcher (plugin config cfg, when not nil)
+// connected to a provider of that variant (see fetcherAndProvider).
+func fromEachProvider(t *testing.T, cfg *config.Plugin, body func(t *testing.T, fetcher, src *harness.Node)) {
+	t.Helper()
+	for _, provider := range []string{"stock", "ours"} {
+		t.Run("from-"+provider, func(t *testing.T) {
+			t.Parallel()
+			defer failOnPanic(t)
+			fetcher, src := fetcherAndProvider(t, provider, cfg)
+			body(t, fetcher, src)
+		})
+	}
 }
 
 // addRandom adds size random bytes on n as a CIDv1 file of raw leaves cut
@@ -201,28 +210,23 @@ func TestPrefetchingSessionsFromStockTogether(t *testing.T) {
 // that no block came twice.
 func TestPrefetchingReadsAheadForCat(t *testing.T) {
 	t.Parallel()
-	for _, provider := range []string{"stock", "ours"} {
-		t.Run("from-"+provider, func(t *testing.T) {
-			t.Parallel()
-			defer failOnPanic(t)
-			fetcher, src := fetcherAndProvider(t, provider, nil)
+	fromEachProvider(t, nil, func(t *testing.T, fetcher, src *harness.Node) {
 
-			// 64 leaves under one root: the reader asks for 6 runs of 10
-			// and one of 4.
-			root, data := addRandom(t, src, 16<<20, 256<<10, 10)
-			got := mustRun(t, fetcher, transferTimeout, nil, "--timeout=60s", "cat", root).Stdout.Bytes()
-			if !bytes.Equal(got, data) {
-				t.Fatalf("cat on the fetcher returned %d bytes that differ from the %d added", len(got), len(data))
-			}
-			st := policyStats(t, fetcher)
-			if st.Prefetch == nil || st.Prefetch.Requested == 0 || st.Prefetch.Served == 0 {
-				t.Fatalf("prefetch stats %+v: want leaves read ahead of the reader and served to it", st.Prefetch)
-			}
-			if bs := bitswapStat(t, fetcher); bs.BlocksReceived < 64 || bs.DupBlksReceived != 0 {
-				t.Fatalf("bitswap stat %+v: want the 64 leaves once each", bs)
-			}
-		})
-	}
+		// 64 leaves under one root: the reader asks for 6 runs of 10
+		// and one of 4.
+		root, data := addRandom(t, src, 16<<20, 256<<10, 10)
+		got := mustRun(t, fetcher, transferTimeout, nil, "--timeout=60s", "cat", root).Stdout.Bytes()
+		if !bytes.Equal(got, data) {
+			t.Fatalf("cat on the fetcher returned %d bytes that differ from the %d added", len(got), len(data))
+		}
+		st := policyStats(t, fetcher)
+		if st.Prefetch == nil || st.Prefetch.Requested == 0 || st.Prefetch.Served == 0 {
+			t.Fatalf("prefetch stats %+v: want leaves read ahead of the reader and served to it", st.Prefetch)
+		}
+		if bs := bitswapStat(t, fetcher); bs.BlocksReceived < 64 || bs.DupBlksReceived != 0 {
+			t.Fatalf("bitswap stat %+v: want the 64 leaves once each", bs)
+		}
+	})
 }
 
 // TestPrefetchingRefetchAfterGC pins a small-block file on our daemon, then
@@ -237,34 +241,29 @@ func TestPrefetchingReadsAheadForCat(t *testing.T) {
 // target.
 func TestPrefetchingRefetchAfterGC(t *testing.T) {
 	t.Parallel()
-	for _, provider := range []string{"stock", "ours"} {
-		t.Run("from-"+provider, func(t *testing.T) {
-			t.Parallel()
-			defer failOnPanic(t)
-			fetcher, src := fetcherAndProvider(t, provider, nil)
+	fromEachProvider(t, nil, func(t *testing.T, fetcher, src *harness.Node) {
 
-			root, data := addRandom(t, src, 8<<20, 16384, 12)
-			want := dagStat(t, src, root)
-			for round := 1; round <= 3; round++ {
-				if res := run(fetcher, transferTimeout, nil, "--timeout=25s", "pin", "add", "--progress=false", root); res.Err != nil {
-					t.Fatalf("pin add, round %d: %v\n%s", round, res.Err, res.Stderr.String())
-				}
-				if got := dagStat(t, fetcher, root); got != want {
-					t.Fatalf("round %d: fetched DAG %+v, the provider's %+v", round, got, want)
-				}
-				if round == 3 {
-					break
-				}
-				mustRun(t, fetcher, cmdTimeout, nil, "pin", "rm", root)
-				mustRun(t, fetcher, time.Minute, nil, "repo", "gc", "--quiet")
-				if res := run(fetcher, cmdTimeout, nil, "block", "stat", "--offline", root); res.Err == nil {
-					t.Fatalf("round %d: the root %s is still local after pin rm and repo gc", round, root)
-				}
+		root, data := addRandom(t, src, 8<<20, 16384, 12)
+		want := dagStat(t, src, root)
+		for round := 1; round <= 3; round++ {
+			if res := run(fetcher, transferTimeout, nil, "--timeout=25s", "pin", "add", "--progress=false", root); res.Err != nil {
+				t.Fatalf("pin add, round %d: %v\n%s", round, res.Err, res.Stderr.String())
 			}
-			got := mustRun(t, fetcher, cmdTimeout, nil, "cat", "--offline", root).Stdout.Bytes()
-			if !bytes.Equal(got, data) {
-				t.Fatalf("cat --offline after the last re-fetch returned %d bytes that differ from the %d added", len(got), len(data))
+			if got := dagStat(t, fetcher, root); got != want {
+				t.Fatalf("round %d: fetched DAG %+v, the provider's %+v", round, got, want)
 			}
-		})
-	}
+			if round == 3 {
+				break
+			}
+			mustRun(t, fetcher, cmdTimeout, nil, "pin", "rm", root)
+			mustRun(t, fetcher, time.Minute, nil, "repo", "gc", "--quiet")
+			if res := run(fetcher, cmdTimeout, nil, "block", "stat", "--offline", root); res.Err == nil {
+				t.Fatalf("round %d: the root %s is still local after pin rm and repo gc", round, root)
+			}
+		}
+		got := mustRun(t, fetcher, cmdTimeout, nil, "cat", "--offline", root).Stdout.Bytes()
+		if !bytes.Equal(got, data) {
+			t.Fatalf("cat --offline after the last re-fetch returned %d bytes that differ from the %d added", len(got), len(data))
+		}
+	})
 }
