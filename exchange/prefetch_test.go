@@ -975,3 +975,255 @@ func TestPrefetchSessionsShareTheWidth(t *testing.T) {
 		t.Fatalf("node's prefetch wants in flight %d, want 40", n)
 	}
 }
+
+// rawLeafParent adds a dag-pb node to m whose n links name raw leaves of
+// 1 KiB (small, so prefetched); it returns the node and its leaves.
+func rawLeafParent(m *memExchange, n int, tag string) (cid.Cid, []cid.Cid) {
+	nd := merkledag.NodeWithData(nil)
+	var leaves []cid.Cid
+	for i := 0; i < n; i++ {
+		data := make([]byte, 1<<10)
+		copy(data, fmt.Sprint(tag, " leaf ", i))
+		b, err := blocks.NewBlockWithCid(data, cid.NewCidV1(cid.Raw, mustSumBytes(data)))
+		if err != nil {
+			panic(err)
+		}
+		m.blocks[b.Cid()] = b
+		leaves = append(leaves, b.Cid())
+		if err := nd.AddRawLink("", &format.Link{Cid: b.Cid(), Size: uint64(len(data))}); err != nil {
+			panic(err)
+		}
+	}
+	m.blocks[nd.Cid()] = nd
+	return nd.Cid(), leaves
+}
+
+func mustSumBytes(b []byte) multihash.Multihash {
+	h, err := multihash.Sum(b, multihash.SHA2_256, -1)
+	if err != nil {
+		panic(err)
+	}
+	return h
+}
+
+// gatedStore is a blockstore that records each PutMany's size, can hold
+// the first one until gate is closed (before anything is stored), and
+// can fail them all.
+type gatedStore struct {
+	blockstore.Blockstore
+	gate chan struct{} // nil: no gate
+	fail error
+
+	mu      sync.Mutex
+	batches []int
+	writing []cid.Cid // the CIDs of the PutMany waiting at the gate
+}
+
+func (g *gatedStore) PutMany(ctx context.Context, bs []blocks.Block) error {
+	g.mu.Lock()
+	first := len(g.batches) == 0
+	g.batches = append(g.batches, len(bs))
+	if first && g.gate != nil {
+		for _, b := range bs {
+			g.writing = append(g.writing, b.Cid())
+		}
+	}
+	g.mu.Unlock()
+	if first && g.gate != nil {
+		<-g.gate
+	}
+	if g.fail != nil {
+		return g.fail
+	}
+	return g.Blockstore.PutMany(ctx, bs)
+}
+
+func (g *gatedStore) stats() (batches []int, writing []cid.Cid) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]int(nil), g.batches...), append([]cid.Cid(nil), g.writing...)
+}
+
+// firstThenRest answers each GetBlocks with its first block at once and
+// the rest once more is closed.
+type firstThenRest struct {
+	*memExchange
+	more chan struct{}
+}
+
+func (f *firstThenRest) NewSession(context.Context) bsexchange.Fetcher { return f }
+
+func (f *firstThenRest) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan blocks.Block, error) {
+	in, err := f.memExchange.GetBlocks(ctx, cs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan blocks.Block)
+	go func() {
+		defer close(out)
+		first := true
+		for b := range in {
+			if !first {
+				<-f.more
+			}
+			first = false
+			out <- b
+		}
+	}()
+	return out, nil
+}
+
+// leavesSession makes a parent of n small raw leaves, a prefetching
+// exchange over store (width 64) and the exchange wrap makes of the
+// leaves' (nil: the in-memory one), and a session that fetched the parent
+// and the first leaf, which releases the other leaves to the prefetcher.
+func leavesSession(t *testing.T, ctx context.Context, store blockstore.Blockstore, n int, wrap func(*memExchange) bsexchange.SessionExchange) (*memExchange, []cid.Cid, *PrefetchExchange, *prefetchSession) {
+	t.Helper()
+	m := newMem()
+	parent, leaves := rawLeafParent(m, n, t.Name())
+	var inner bsexchange.SessionExchange = m
+	if wrap != nil {
+		inner = wrap(m)
+	}
+	px := NewPrefetchExchange(inner, store, 64).(*PrefetchExchange)
+	sess := px.NewSession(ctx).(*prefetchSession)
+	for _, c := range []cid.Cid{parent, leaves[0]} {
+		if _, err := sess.GetBlock(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m, leaves, px, sess
+}
+
+func TestPrefetchStoresLeavesAsTheyArriveInSharedWrites(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := &gatedStore{Blockstore: blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore())), gate: make(chan struct{})}
+	more := make(chan struct{})
+	m, leaves, px, sess := leavesSession(t, ctx, store, 20, func(m *memExchange) bsexchange.SessionExchange {
+		return &firstThenRest{memExchange: m, more: more}
+	})
+	// The first leaf's write waits at the gate; the 18 that arrive
+	// meanwhile queue for the next one.
+	if err := pollFor(10*time.Second, func() bool { _, writing := store.stats(); return len(writing) > 0 }); err != nil {
+		t.Fatalf("the first leaf was not written: %v", err)
+	}
+	close(more)
+	err := pollFor(10*time.Second, func() bool {
+		_, writing := store.stats()
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		return len(writing)+len(sess.writeQ) == 19
+	})
+	if err != nil {
+		t.Fatalf("the 19 prefetched leaves did not all queue for writing: %v", err)
+	}
+	if px.Stats().Stored != 0 {
+		t.Fatalf("stored %d before the first write ended", px.Stats().Stored)
+	}
+	close(store.gate)
+	if err := pollFor(10*time.Second, func() bool { return px.Stats().Stored == 19 && px.bytes.Load() == 0 }); err != nil {
+		t.Fatalf("stats %+v, %d bytes held: want 19 leaves stored and nothing held", px.Stats(), px.bytes.Load())
+	}
+	if batches, _ := store.stats(); len(batches) != 2 || batches[0]+batches[1] != 19 {
+		t.Fatalf("PutMany calls of %v blocks: want the 19 leaves in two writes, those that came during the first in the second", batches)
+	}
+	m.mu.Lock()
+	notified := m.notified
+	m.mu.Unlock()
+	if notified != 19 {
+		t.Fatalf("the inner exchange was told of %d stored blocks, want 19", notified)
+	}
+	// The caller gets each leaf (blockservice would find it in the
+	// blockstore first; the session reads it there too), none fetched twice.
+	for _, c := range leaves[1:] {
+		if has, _ := store.Has(ctx, c); !has {
+			t.Fatalf("leaf %s not in the blockstore", c)
+		}
+		b, err := sess.GetBlock(ctx, c)
+		if err != nil || !b.Cid().Equals(c) || string(b.RawData()) != string(m.blocks[c].RawData()) {
+			t.Fatalf("GetBlock %s: %v, %v", c, b, err)
+		}
+		if n := m.wanted(c); n != 1 {
+			t.Fatalf("leaf %s wanted %d times", c, n)
+		}
+	}
+}
+
+func TestPrefetchCallerOfALeafBeingWrittenWaitsForTheWrite(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := &gatedStore{Blockstore: blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore())), gate: make(chan struct{})}
+	m, _, px, sess := leavesSession(t, ctx, store, 8, nil)
+	var writing []cid.Cid
+	if err := pollFor(10*time.Second, func() bool { _, writing = store.stats(); return len(writing) > 0 }); err != nil {
+		t.Fatal(err)
+	}
+	c := writing[0]
+	type result struct {
+		b   blocks.Block
+		err error
+		has bool // the block was in the blockstore when GetBlock returned
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := sess.GetBlock(ctx, c)
+		has, _ := store.Blockstore.Has(ctx, c)
+		done <- result{b, err, has}
+	}()
+	// The claim is made (the entry is taken) while the write is held.
+	if err := pollFor(10*time.Second, func() bool {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		e := sess.ahead[c]
+		return e == nil // claimed
+	}); err != nil {
+		t.Fatal(err)
+	}
+	close(store.gate)
+	r := <-done
+	if r.err != nil || !r.b.Cid().Equals(c) {
+		t.Fatalf("GetBlock: %v, %v", r.b, r.err)
+	}
+	if !r.has {
+		t.Fatal("GetBlock returned a leaf being written before its write ended: the caller's own store would write it again")
+	}
+	if n := m.wanted(c); n != 1 {
+		t.Fatalf("wanted %d times", n)
+	}
+	if err := pollFor(10*time.Second, func() bool { return px.Stats().Stored == 7 && px.bytes.Load() == 0 }); err != nil {
+		t.Fatalf("stats %+v, %d bytes held", px.Stats(), px.bytes.Load())
+	}
+}
+
+func TestPrefetchHoldsLeavesWhoseWriteFailed(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := &gatedStore{Blockstore: blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore())), fail: fmt.Errorf("disk full")}
+	m, leaves, px, sess := leavesSession(t, ctx, store, 10, nil)
+	if err := pollFor(10*time.Second, func() bool {
+		b, _ := store.stats()
+		n := 0
+		for _, k := range b {
+			n += k
+		}
+		return n == 9
+	}); err != nil {
+		t.Fatalf("the 9 leaves were not all tried: %v", err)
+	}
+	for _, c := range leaves[1:] {
+		b, err := sess.GetBlock(ctx, c)
+		if err != nil || !b.Cid().Equals(c) {
+			t.Fatalf("GetBlock %s: %v, %v", c, b, err)
+		}
+		if n := m.wanted(c); n != 1 {
+			t.Fatalf("leaf %s wanted %d times: the held copy was not served", c, n)
+		}
+	}
+	if s := px.Stats(); s.Stored != 0 || s.Served != 9 {
+		t.Fatalf("stats %+v: want nothing stored, the 9 leaves served from memory", s)
+	}
+	if err := pollFor(10*time.Second, func() bool { return px.bytes.Load() == 0 }); err != nil {
+		t.Fatalf("%d bytes still held after every leaf was claimed", px.bytes.Load())
+	}
+}

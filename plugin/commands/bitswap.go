@@ -80,8 +80,8 @@ func writeBitswap(w io.Writer, s *exchange.Stats) error {
 	}
 	fmt.Fprintf(w, "Transitions: peer %s; global %s\n", counts(s.PeerTransitions), counts(s.GlobalTransitions))
 	if p := s.Prefetch; p != nil {
-		fmt.Fprintf(w, "Prefetch (width %d): requested %d, served %d, failed %d, unused %d, nodes looked ahead at %d; %s held or in flight now (at most %s)\n",
-			p.Width, p.Requested, p.Served, p.Failed, p.Unused, p.LookedAhead, humanize.IBytes(uint64(max(p.Bytes, 0))), humanize.IBytes(uint64(p.MaxBytes)))
+		fmt.Fprintf(w, "Prefetch (width %d): requested %d, served %d, stored ahead %d, failed %d, unused %d, nodes looked ahead at %d; %s held or in flight now (at most %s)\n",
+			p.Width, p.Requested, p.Served, p.Stored, p.Failed, p.Unused, p.LookedAhead, humanize.IBytes(uint64(max(p.Bytes, 0))), humanize.IBytes(uint64(p.MaxBytes)))
 	}
 	if len(s.Peers) == 0 {
 		return nil

@@ -42,8 +42,8 @@ func TestPrefetchingFetch(t *testing.T) {
 		}
 
 		st := policyStats(t, fetcher)
-		if st.Prefetch == nil || st.Prefetch.Width != 256 || st.Prefetch.Served == 0 || st.Prefetch.LookedAhead == 0 {
-			t.Fatalf("prefetch stats %+v: want width 256, blocks served to the walker and nodes looked ahead at", st.Prefetch)
+		if st.Prefetch == nil || st.Prefetch.Width != 256 || st.Prefetch.Served == 0 || st.Prefetch.LookedAhead == 0 || st.Prefetch.Stored == 0 {
+			t.Fatalf("prefetch stats %+v: want width 256, blocks served to the walker, leaves stored ahead and nodes looked ahead at", st.Prefetch)
 		}
 		// The pin's session is over: nothing stays held or in flight
 		// for it, in the node's total (PrefetchTotalBytes).
@@ -64,6 +64,57 @@ func TestPrefetchingFetch(t *testing.T) {
 		// Kubo's own command still reads the one Bitswap.
 		mustRun(t, fetcher, cmdTimeout, nil, "bitswap", "wantlist")
 	})
+}
+
+// TestPrefetchingPinSurvivesKill9 pins a small-block file on a fetcher of
+// ours initialised with --profile=highload-log, whose prefetcher writes
+// leaves to the log tier as they arrive instead of the walkers storing
+// each, and SIGKILLs it as soon as the pin returns: after a restart the pin
+// must be there with its whole DAG, byte-identical, and `repo verify`
+// clean.
+func TestPrefetchingPinSurvivesKill9(t *testing.T) {
+	t.Parallel()
+	defer failOnPanic(t)
+	fetcher := newHarness(t, ourBin(t)).NewNode().Init("--profile=highload-log")
+	fetcher.UpdateConfig(func(cfg *config.Config) {
+		cfg.Routing.Type = config.NewOptionalString("none")
+		cfg.Bootstrap = []string{}
+	})
+	src := newNode(t, newHarness(t, stockBin(t)))
+	startDaemon(src)
+	startDaemon(fetcher)
+	connect(t, fetcher, src)
+	root, data := addRandom(t, src, prefetchFileSize, 16384, 7)
+	mustRun(t, fetcher, transferTimeout, nil, "--timeout=60s", "pin", "add", "--progress=false", root)
+	// The leaves went the path under test (one RPC call between the pin's
+	// answer and the kill).
+	if st := policyStats(t, fetcher); st.Prefetch == nil || st.Prefetch.Stored == 0 {
+		t.Fatalf("prefetch stats %+v: want leaves stored ahead", st.Prefetch)
+	}
+	pid := fetcher.Daemon.Cmd.Process.Pid
+	if err := fetcher.Daemon.Cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = fetcher.Daemon.Cmd.Process.Wait()
+	fetcher.Daemon = nil
+	if err := waitFor(exitTimeout, func() (bool, string) { return !pidAlive(pid), "killed daemon alive" }); err != nil {
+		t.Fatal(err)
+	}
+
+	pins := mustRun(t, fetcher, cmdTimeout, nil, "pin", "ls", "--type=recursive", "--quiet").Stdout.String()
+	if !strings.Contains(pins, root) {
+		t.Fatalf("the pin of %s is gone after SIGKILL: %q", root, pins)
+	}
+	if got, want := dagStat(t, fetcher, root), dagStat(t, src, root); got != want {
+		t.Fatalf("DAG after SIGKILL %+v, the provider's %+v", got, want)
+	}
+	got := mustRun(t, fetcher, cmdTimeout, nil, "cat", "--offline", root).Stdout.Bytes()
+	if !bytes.Equal(got, data) {
+		t.Fatalf("cat --offline after SIGKILL returned %d bytes that differ from the %d added", len(got), len(data))
+	}
+	if out := mustRun(t, fetcher, 5*time.Minute, nil, "repo", "verify").Stdout.String(); !strings.Contains(out, "all blocks validated") {
+		t.Fatalf("repo verify after SIGKILL: %s", out)
+	}
 }
 
 type dagInfo struct {
