@@ -186,11 +186,9 @@ type ahead struct {
 	arrived bool // blk is set (or the want failed)
 	taken   bool // the caller claimed it
 	// wrote is closed once the leaf's write to the blockstore ended (nil:
-	// not written ahead); set before done is closed. stored: the write
-	// succeeded while nobody had claimed the entry, so the session let go
-	// of blk and the caller reads the block from the blockstore.
-	wrote  chan struct{}
-	stored bool
+	// not written ahead); set before done is closed. An entry nobody
+	// claimed is dropped once written (see storeLeaves).
+	wrote chan struct{}
 }
 
 type prefetchSession struct {
@@ -268,7 +266,8 @@ func (s *prefetchSession) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block
 	s.mu.Lock()
 	s.forgetSibsLocked(c)
 	s.mu.Unlock()
-	if e := s.claim(c); e != nil {
+	e, queued := s.claimQueued(c)
+	if e != nil {
 		select {
 		case <-e.done:
 		case <-ctx.Done():
@@ -282,6 +281,8 @@ func (s *prefetchSession) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block
 			s.p.served.Add(1)
 			return b, nil
 		}
+	} else if b := s.writtenAhead(ctx, c, queued); b != nil {
+		return b, nil
 	}
 	s.ownWants(1)
 	b, err := s.inner.GetBlock(ctx, c)
@@ -343,10 +344,17 @@ func (s *prefetchSession) countOwn(ctx context.Context, in <-chan blocks.Block, 
 func (s *prefetchSession) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan blocks.Block, error) {
 	var claimed []*ahead
 	var rest []cid.Cid
+	var written []blocks.Block
 	for _, c := range cs {
-		if e := s.claim(c); e != nil {
+		e, queued := s.claimQueued(c)
+		switch {
+		case e != nil:
 			claimed = append(claimed, e)
-		} else {
+		default:
+			if b := s.writtenAhead(ctx, c, queued); b != nil {
+				written = append(written, b)
+				continue
+			}
 			rest = append(rest, c)
 		}
 	}
@@ -381,6 +389,15 @@ func (s *prefetchSession) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan b
 		case <-ctx.Done():
 			return false
 		}
+	}
+	if len(written) > 0 {
+		wg.Go(func() {
+			for _, b := range written {
+				if !send(b) {
+					return
+				}
+			}
+		})
 	}
 	if in != nil {
 		wg.Go(func() {
@@ -441,15 +458,25 @@ func (s *prefetchSession) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan b
 // arrived is released here; one still in flight is released when it
 // arrives.
 func (s *prefetchSession) claim(c cid.Cid) *ahead {
+	e, _ := s.claimQueued(c)
+	return e
+}
+
+// claimQueued is claim, and when c has no entry it also reports whether
+// the prefetcher had queued c: its entry is gone because its want ended
+// without a block or because it was written ahead (storeLeaves), and the
+// caller may find it in the blockstore (writtenAhead).
+func (s *prefetchSession) claimQueued(c cid.Cid) (*ahead, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.ahead[c]
 	if !ok {
-		if _, ok := s.seen[c]; ok || len(s.seen) < maxSeen {
+		own, seen := s.seen[c]
+		if seen || len(s.seen) < maxSeen {
 			s.seen[c] = true
 		}
 		s.releaseGroupLocked(c)
-		return nil
+		return nil, seen && !own
 	}
 	delete(s.ahead, c)
 	s.seen[c] = true // never asked for again, even if queued twice
@@ -459,20 +486,36 @@ func (s *prefetchSession) claim(c cid.Cid) *ahead {
 		s.lookLive--
 	}
 	e.taken = true
-	if e.arrived && !e.stored { // a stored entry let go of its place already
+	if e.arrived {
 		if e.blk != nil {
 			s.addBytesLocked(-int64(len(e.blk.RawData())), 0)
 		}
 		s.releaseLocked()
 	}
-	return e
+	return e, false
+}
+
+// writtenAhead returns c from the blockstore when the prefetcher had
+// queued it (queued, from claimQueued) and it is stored: the caller's
+// blockservice looked there before it asked the session, and a leaf
+// written ahead in between would otherwise be asked of the network again.
+func (s *prefetchSession) writtenAhead(ctx context.Context, c cid.Cid, queued bool) blocks.Block {
+	if !queued {
+		return nil
+	}
+	b, err := s.p.bs.Get(ctx, c)
+	if err != nil {
+		return nil
+	}
+	s.p.served.Add(1)
+	return b
 }
 
 // claimed returns the block of e, an entry the caller claimed whose want
-// ended: from memory, or from the blockstore once a write ahead stored it
-// (see storeLeaves), waiting for such a write to end first so that the
-// caller's own store finds the block there. nil: the want ended without a
-// block (or the store lost it), and the caller asks the network itself.
+// ended (nil: it ended without a block, and the caller asks the network
+// itself). For a leaf being written ahead (see storeLeaves) it waits for
+// the write to end first, so that the caller's own store finds the block
+// there and writes nothing.
 func (s *prefetchSession) claimed(ctx context.Context, e *ahead) (blocks.Block, error) {
 	if e.wrote != nil {
 		select {
@@ -480,13 +523,6 @@ func (s *prefetchSession) claimed(ctx context.Context, e *ahead) (blocks.Block, 
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-	}
-	if e.stored {
-		b, err := s.p.bs.Get(ctx, e.c)
-		if err != nil {
-			return nil, nil
-		}
-		return b, nil
 	}
 	return e.blk, nil
 }
@@ -1081,9 +1117,10 @@ func (s *prefetchSession) queueWrite(e *ahead) {
 // storeLeaves writes the queued leaves to the blockstore, all that queued
 // up since the last write in one PutMany, and tells the exchange, as
 // blockservice does for a block it fetched. A leaf nobody claimed yet is
-// then let go of: its bytes and its place under the width are free, and
-// the caller reads it from the blockstore (blockservice looks there
-// first).
+// then let go of: its entry is dropped, its bytes and its place under the
+// width are free, and the caller reads it from the blockstore
+// (blockservice looks there first; writtenAhead covers a caller that
+// looked just before the write ended).
 //
 // Without it `pin add`'s walkers each stored their own leaf (blockservice
 // puts what the exchange returns) and waited for its group commit's fsync:
@@ -1120,9 +1157,8 @@ func (s *prefetchSession) storeLeaves() {
 		s.mu.Lock()
 		for _, e := range batch {
 			if err == nil && !e.taken && !s.closed {
-				e.stored = true
+				delete(s.ahead, e.c)
 				s.addBytesLocked(-int64(len(e.blk.RawData())), 0)
-				e.blk = nil
 				if e.look {
 					e.look = false
 					s.lookLive--

@@ -1125,6 +1125,14 @@ func TestPrefetchStoresLeavesAsTheyArriveInSharedWrites(t *testing.T) {
 	if err := pollFor(10*time.Second, func() bool { return px.Stats().Stored == 19 && px.bytes.Load() == 0 }); err != nil {
 		t.Fatalf("stats %+v, %d bytes held: want 19 leaves stored and nothing held", px.Stats(), px.bytes.Load())
 	}
+	// Nothing stays behind for the written leaves: a walk of a million
+	// leaves must not keep a million entries.
+	sess.mu.Lock()
+	left := len(sess.ahead)
+	sess.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d entries kept for leaves written ahead", left)
+	}
 	if batches, _ := store.stats(); len(batches) != 2 || batches[0]+batches[1] != 19 {
 		t.Fatalf("PutMany calls of %v blocks: want the 19 leaves in two writes, those that came during the first in the second", batches)
 	}
