@@ -71,7 +71,8 @@ type PrefetchStats struct {
 	// Failed counts prefetch wants that ended without a block.
 	Failed uint64 `json:"failed"`
 	// Unused counts prefetched blocks the caller never asked for before
-	// its session ended.
+	// its session ended, still held then (a leaf written ahead is not
+	// held: it stays in the blockstore).
 	Unused uint64 `json:"unused"`
 	// LookedAhead counts the nodes whose links the look-ahead asked for
 	// before the caller descended into them.
