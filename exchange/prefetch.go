@@ -1140,9 +1140,14 @@ func (s *prefetchSession) storeLeaves() {
 		s.mu.Lock()
 		batch := s.writeQ
 		s.writeQ = nil
-		if len(batch) == 0 {
+		if len(batch) == 0 || s.closed {
+			// Leaves queued when the session ended are dropped with it
+			// (drop counts them unused), not written.
 			s.writing = false
 			s.mu.Unlock()
+			for _, e := range batch {
+				close(e.wrote)
+			}
 			return
 		}
 		s.mu.Unlock()

@@ -1235,3 +1235,54 @@ func TestPrefetchHoldsLeavesWhoseWriteFailed(t *testing.T) {
 		t.Fatalf("%d bytes still held after every leaf was claimed", px.bytes.Load())
 	}
 }
+
+func TestPrefetchSessionEndingDuringAWriteLeavesNothingBehind(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := &gatedStore{Blockstore: blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore())), gate: make(chan struct{})}
+	more := make(chan struct{})
+	_, _, px, sess := leavesSession(t, ctx, store, 12, func(m *memExchange) bsexchange.SessionExchange {
+		return &firstThenRest{memExchange: m, more: more}
+	})
+	if err := pollFor(10*time.Second, func() bool { _, writing := store.stats(); return len(writing) > 0 }); err != nil {
+		t.Fatalf("the first leaf was not written: %v", err)
+	}
+	close(more) // the other 10 arrive and queue behind the held write
+	if err := pollFor(10*time.Second, func() bool {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		return len(sess.writeQ) == 10
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // the session ends with one write held and ten leaves queued
+	if err := pollFor(10*time.Second, func() bool {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		return sess.closed
+	}); err != nil {
+		t.Fatal(err)
+	}
+	close(store.gate)
+	// The writer ends, nothing stays counted against the node's total, and
+	// the entries of the session are gone.
+	if err := pollFor(10*time.Second, func() bool {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		return !sess.writing && len(sess.writeQ) == 0 && len(sess.ahead) == 0 && px.bytes.Load() == 0
+	}); err != nil {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		t.Fatalf("after the session ended: writing %v, %d queued, %d entries, %d bytes counted", sess.writing, len(sess.writeQ), len(sess.ahead), px.bytes.Load())
+	}
+	// The held write ends; the ten queued behind it are dropped with the
+	// session, not written.
+	if batches, _ := store.stats(); len(batches) != 1 {
+		t.Fatalf("PutMany calls of %v blocks: want only the one under way when the session ended", batches)
+	}
+	// All 11 were held when it ended (the one being written too, which its
+	// write then stored).
+	if s := px.Stats(); s.Unused != 11 || s.Stored != 1 {
+		t.Fatalf("stats %+v: want the 11 held leaves counted unused, the one under way stored", s)
+	}
+}
