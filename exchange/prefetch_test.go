@@ -1038,6 +1038,12 @@ func (g *gatedStore) PutMany(ctx context.Context, bs []blocks.Block) error {
 	return g.Blockstore.PutMany(ctx, bs)
 }
 
+// newGatedStore is a gatedStore over an empty in-memory blockstore whose
+// first PutMany waits until gate is closed.
+func newGatedStore() *gatedStore {
+	return &gatedStore{Blockstore: blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore())), gate: make(chan struct{})}
+}
+
 func (g *gatedStore) stats() (batches []int, writing []cid.Cid) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -1095,19 +1101,27 @@ func leavesSession(t *testing.T, ctx context.Context, store blockstore.Blockstor
 	return m, leaves, px, sess
 }
 
-func TestPrefetchStoresLeavesAsTheyArriveInSharedWrites(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	store := &gatedStore{Blockstore: blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore())), gate: make(chan struct{})}
+// firstWriteHeld makes leavesSession's exchange answer each GetBlocks with
+// its first block only until more is closed, and returns once the first
+// prefetched leaf's write waits at store's gate.
+func firstWriteHeld(t *testing.T, ctx context.Context, store *gatedStore, n int) (*memExchange, []cid.Cid, *PrefetchExchange, *prefetchSession, chan struct{}) {
+	t.Helper()
 	more := make(chan struct{})
-	m, leaves, px, sess := leavesSession(t, ctx, store, 20, func(m *memExchange) bsexchange.SessionExchange {
+	m, leaves, px, sess := leavesSession(t, ctx, store, n, func(m *memExchange) bsexchange.SessionExchange {
 		return &firstThenRest{memExchange: m, more: more}
 	})
-	// The first leaf's write waits at the gate; the 18 that arrive
-	// meanwhile queue for the next one.
 	if err := pollFor(10*time.Second, func() bool { _, writing := store.stats(); return len(writing) > 0 }); err != nil {
 		t.Fatalf("the first leaf was not written: %v", err)
 	}
+	return m, leaves, px, sess, more
+}
+
+func TestPrefetchStoresLeavesAsTheyArriveInSharedWrites(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := newGatedStore()
+	m, leaves, px, sess, more := firstWriteHeld(t, ctx, store, 20)
+	// The 18 that arrive meanwhile queue for the next write.
 	close(more)
 	err := pollFor(10*time.Second, func() bool {
 		_, writing := store.stats()
@@ -1161,7 +1175,7 @@ func TestPrefetchStoresLeavesAsTheyArriveInSharedWrites(t *testing.T) {
 func TestPrefetchCallerOfALeafBeingWrittenWaitsForTheWrite(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	store := &gatedStore{Blockstore: blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore())), gate: make(chan struct{})}
+	store := newGatedStore()
 	m, _, px, sess := leavesSession(t, ctx, store, 8, nil)
 	var writing []cid.Cid
 	if err := pollFor(10*time.Second, func() bool { _, writing = store.stats(); return len(writing) > 0 }); err != nil {
@@ -1207,7 +1221,8 @@ func TestPrefetchCallerOfALeafBeingWrittenWaitsForTheWrite(t *testing.T) {
 func TestPrefetchHoldsLeavesWhoseWriteFailed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	store := &gatedStore{Blockstore: blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore())), fail: fmt.Errorf("disk full")}
+	store := newGatedStore()
+	store.gate, store.fail = nil, fmt.Errorf("disk full")
 	m, leaves, px, sess := leavesSession(t, ctx, store, 10, nil)
 	if err := pollFor(10*time.Second, func() bool {
 		b, _ := store.stats()
@@ -1239,14 +1254,8 @@ func TestPrefetchHoldsLeavesWhoseWriteFailed(t *testing.T) {
 func TestPrefetchSessionEndingDuringAWriteLeavesNothingBehind(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	store := &gatedStore{Blockstore: blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore())), gate: make(chan struct{})}
-	more := make(chan struct{})
-	_, _, px, sess := leavesSession(t, ctx, store, 12, func(m *memExchange) bsexchange.SessionExchange {
-		return &firstThenRest{memExchange: m, more: more}
-	})
-	if err := pollFor(10*time.Second, func() bool { _, writing := store.stats(); return len(writing) > 0 }); err != nil {
-		t.Fatalf("the first leaf was not written: %v", err)
-	}
+	store := newGatedStore()
+	_, _, px, sess, more := firstWriteHeld(t, ctx, store, 12)
 	close(more) // the other 10 arrive and queue behind the held write
 	if err := pollFor(10*time.Second, func() bool {
 		sess.mu.Lock()
