@@ -1158,7 +1158,9 @@ func (s *prefetchSession) storeLeaves() {
 		err := s.p.bs.PutMany(s.ctx, blks)
 		if err == nil {
 			s.p.stored.Add(uint64(len(blks)))
-			_ = s.p.NotifyNewBlocks(s.ctx, blks...)
+			// Straight to the inner exchange: a leaf parks no links, so
+			// PrefetchExchange.NotifyNewBlocks would find no session to tell.
+			_ = s.p.SessionExchange.NotifyNewBlocks(s.ctx, blks...)
 		}
 		s.mu.Lock()
 		for _, e := range batch {
