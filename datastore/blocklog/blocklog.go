@@ -184,6 +184,12 @@ type Datastore struct {
 	index  map[string]entry
 	segs   map[uint32]*segment
 	active *segment // written by the committer only; swapped under mu
+	// unsynced maps each key whose latest put is written but whose group's
+	// fsync has not returned yet to that group (Options.Sync only), so
+	// that Has can wait for it (see Has).
+	unsynced map[string]*group
+	// syncGate, when set (tests), runs before each group's fsync.
+	syncGate func()
 
 	cmu    sync.Mutex
 	cur    *group
@@ -224,7 +230,7 @@ func Open(dir string, opts Options) (*Datastore, error) {
 	}
 	d := &Datastore{
 		dir: dir, opts: opts, lock: lock,
-		index: make(map[string]entry), segs: make(map[uint32]*segment),
+		index: make(map[string]entry), segs: make(map[uint32]*segment), unsynced: make(map[string]*group),
 		cur: newGroup(), kick: make(chan struct{}, 1), stop: make(chan struct{}),
 		compactNow: make(chan struct{}, 1), syncSem: make(chan struct{}, syncParallel),
 		zkick: make(chan struct{}, 1),
@@ -318,11 +324,27 @@ func (d *Datastore) Get(_ context.Context, key ds.Key) ([]byte, error) {
 	return checkRecord(buf, k, s, e.off)
 }
 
-// Has reports whether key is stored, from the index alone.
-func (d *Datastore) Has(_ context.Context, key ds.Key) (bool, error) {
+// Has reports whether key is stored, from the index alone. With
+// Options.Sync, a key whose put is written but not yet fsynced is
+// reported only once the fsync returns: a caller that skips its own put
+// because the key is there (boxo's blockstore does) must not be answered
+// before the other put is durable.
+func (d *Datastore) Has(ctx context.Context, key ds.Key) (bool, error) {
+	k := key.String()
 	d.mu.RLock()
-	_, ok := d.index[key.String()]
+	_, ok := d.index[k]
+	g := d.unsynced[k]
 	d.mu.RUnlock()
+	if ok && g != nil {
+		select {
+		case <-g.done:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		if g.err != nil {
+			return false, g.err
+		}
+	}
 	return ok, nil
 }
 

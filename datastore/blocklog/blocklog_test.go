@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/query"
@@ -492,5 +494,77 @@ func TestSyncFsyncs(t *testing.T) {
 	}
 	if st := d.Stats(); st.Syncs != 2 {
 		t.Fatalf("%d fsyncs for 2 Syncs", st.Syncs)
+	}
+}
+
+// With Sync, a put that is written but not yet fsynced is not reported by
+// Has until its fsync returns: boxo's blockstore skips its own put of a key
+// Has reports, and would acknowledge a block the disk does not hold yet.
+func TestHasWaitsForAPendingFsync(t *testing.T) {
+	d := open(t, t.TempDir(), Options{Sync: true, NoPreallocate: true})
+	defer d.Close()
+	gate := make(chan struct{})
+	release := sync.OnceFunc(func() { close(gate) })
+	defer release() // before Close, which waits for the held fsync
+	var held, released atomic.Bool
+	d.syncGate = func() {
+		if held.CompareAndSwap(false, true) {
+			<-gate
+			released.Store(true)
+		}
+	}
+	putDone := make(chan error, 1)
+	go func() { putDone <- d.Put(ctx, key(1), val(1, 1000)) }()
+	// The put is written (in the index) and its fsync held.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d.mu.RLock()
+		_, written := d.index[key(1).String()]
+		d.mu.RUnlock()
+		if written && held.Load() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the put was not written with its fsync held")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	type answer struct {
+		ok, afterFsync bool
+		err            error
+	}
+	hasDone := make(chan answer, 1)
+	go func() {
+		ok, err := d.Has(ctx, key(1))
+		hasDone <- answer{ok, released.Load(), err}
+	}()
+	// A Has that does not wait answers at once: give it the chance.
+	select {
+	case a := <-hasDone:
+		t.Fatalf("Has answered %v before the put's fsync returned", a.ok)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// Has of another key, and with a context that ends, do not wait for it.
+	if ok, err := d.Has(ctx, key(2)); ok || err != nil {
+		t.Fatalf("Has of a missing key: %v, %v", ok, err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := d.Has(cctx, key(1)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Has with an ended context while the fsync is held: %v", err)
+	}
+	release()
+	a := <-hasDone
+	if !a.ok || a.err != nil || !a.afterFsync {
+		t.Fatalf("Has: %v, %v, after the fsync %v; want true once the fsync returned", a.ok, a.err, a.afterFsync)
+	}
+	if err := <-putDone; err != nil {
+		t.Fatal(err)
+	}
+	d.mu.RLock()
+	left := len(d.unsynced)
+	d.mu.RUnlock()
+	if left != 0 {
+		t.Fatalf("%d keys still marked unsynced after their fsync", left)
 	}
 }

@@ -175,7 +175,11 @@ func (d *Datastore) commit(g *group) (*segment, error) {
 		}
 		a.size.Store(base + int64(g.size))
 		d.noteGroup(int64(g.size))
-		d.apply(a, uint32(base), g.ops)
+		var pending *group
+		if d.opts.Sync {
+			pending = g
+		}
+		d.apply(a, uint32(base), g.ops, pending)
 		d.st.groups.Add(1)
 		d.st.groupOps.Add(uint64(len(g.ops)))
 		d.st.groupBytes.Add(uint64(g.size))
@@ -218,13 +222,16 @@ func (d *Datastore) syncGroup(g *group, s *segment) {
 		} else {
 			d.st.syncs.Add(1)
 		}
+		d.synced(g)
 		close(g.done)
 	}()
 }
 
 // apply updates the index and the segments' live bytes for ops written at
-// base in segment a, under one lock, so a batch appears at once.
-func (d *Datastore) apply(a *segment, base uint32, ops []op) {
+// base in segment a, under one lock, so a batch appears at once. pending,
+// when not nil, is the group whose fsync is still to come: its puts are
+// marked unsynced until synced clears them.
+func (d *Datastore) apply(a *segment, base uint32, ops []op, pending *group) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, o := range ops {
@@ -234,10 +241,25 @@ func (d *Datastore) apply(a *segment, base uint32, ops []op) {
 			d.dropOld(o.key)
 			d.index[o.key] = entry{seg: a.id, off: base + uint32(o.off), vlen: uint32(len(o.val))}
 			a.live += int64(n)
+			if pending != nil {
+				d.unsynced[o.key] = pending
+			}
 		case kindDelete, kindTxDel:
 			d.dropOld(o.key)
 			delete(d.index, o.key)
+			delete(d.unsynced, o.key)
 			a.tomb += int64(n)
+		}
+	}
+}
+
+// synced clears the unsynced marks g's puts left, once g's fsync returned.
+func (d *Datastore) synced(g *group) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, o := range g.ops {
+		if d.unsynced[o.key] == g {
+			delete(d.unsynced, o.key)
 		}
 	}
 }

@@ -315,6 +315,9 @@ func isZero(b []byte) bool {
 
 // syncTimed fdatasyncs s for a group commit and counts it.
 func (d *Datastore) syncTimed(s *segment) error {
+	if d.syncGate != nil {
+		d.syncGate()
+	}
 	t0 := time.Now()
 	err := fdatasync(s)
 	d.st.syncNanos.Add(uint64(time.Since(t0)))
