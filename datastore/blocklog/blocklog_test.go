@@ -507,27 +507,30 @@ func TestHasWaitsForAPendingFsync(t *testing.T) {
 	release := sync.OnceFunc(func() { close(gate) })
 	defer release() // before Close, which waits for the held fsync
 	var held, released atomic.Bool
+	reached := make(chan struct{}) // closed when the first fsync is held
 	d.syncGate = func() {
 		if held.CompareAndSwap(false, true) {
+			close(reached)
 			<-gate
 			released.Store(true)
 		}
 	}
 	putDone := make(chan error, 1)
 	go func() { putDone <- d.Put(ctx, key(1), val(1, 1000)) }()
-	// The put is written (in the index) and its fsync held.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		d.mu.RLock()
-		_, written := d.index[key(1).String()]
-		d.mu.RUnlock()
-		if written && held.Load() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the put was not written with its fsync held")
-		}
-		time.Sleep(time.Millisecond)
+	// The put's fsync is held; its group was written and applied to the
+	// index before the fsync began.
+	select {
+	case <-reached:
+	case err := <-putDone:
+		t.Fatalf("the put returned (%v) without an fsync", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the put's fsync did not start")
+	}
+	d.mu.RLock()
+	_, written := d.index[key(1).String()]
+	d.mu.RUnlock()
+	if !written {
+		t.Fatal("the put is not in the index while its fsync is held")
 	}
 	type answer struct {
 		ok, afterFsync bool
