@@ -57,9 +57,21 @@ type Stats struct {
 	Cluster *ClusterStats `json:"cluster,omitempty"`
 	// Slow counts connected peers whose latency exceeds SlowLatency.
 	Slow int `json:"slow"`
+	// TLSWrites counts how TLS records were batched into write syscalls
+	// (Config.ConnMgr.BatchTLSWrites); filled in by the host's wiring, nil
+	// when batching is off.
+	TLSWrites *TLSWrites `json:"tls_writes,omitempty"`
 	// Best and Worst are the three best and worst scored connected peers.
 	Best  []Quality `json:"best"`
 	Worst []Quality `json:"worst"`
+}
+
+// TLSWrites counts, over every TLS connection of the process, the records
+// written through batches, the write syscalls they took and their bytes.
+type TLSWrites struct {
+	Records uint64 `json:"records"`
+	Writes  uint64 `json:"writes"`
+	Bytes   uint64 `json:"bytes"`
 }
 
 // Bounds are the adaptation's configured limits.

@@ -19,11 +19,13 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
 	"github.com/kubo-highload/highload/connmgr"
 	"github.com/kubo-highload/highload/plugin/hlconfig"
 	"github.com/kubo-highload/highload/plugin/hlstate"
+	"github.com/kubo-highload/highload/tlsbatch"
 )
 
 func init() {
@@ -145,6 +147,9 @@ func hostOptionDecorator(c *hlconfig.ConnMgrConfig) func(hostOptionIn) klibp2p.H
 				}
 				lc.ConnManager = mgr
 				tuneMuxers(lc, c)
+				if c.BatchTLSWrites.WithDefault(true) {
+					batchTLSWrites(lc)
+				}
 				if c.WatchStreams.WithDefault(true) {
 					for i := range lc.Muxers {
 						lc.Muxers[i].Muxer = mgr.WatchStreams(lc.Muxers[i].Muxer)
@@ -166,6 +171,44 @@ func hostOptionDecorator(c *hlconfig.ConnMgrConfig) func(hostOptionIn) klibp2p.H
 			return h, nil
 		}
 	}
+}
+
+// batchTLSWrites swaps the constructor of go-libp2p's TLS security
+// transport for tlsbatch.New: the same protocol, with the records of each
+// write sent in one syscall. Noise and the other transports are left alone.
+func batchTLSWrites(lc *libp2p.Config) {
+	for i := range lc.SecurityTransports {
+		if lc.SecurityTransports[i].ID == tlsbatch.ID {
+			lc.SecurityTransports[i].Constructor = tlsbatch.New
+		}
+	}
+}
+
+var (
+	descTLSRecords = prometheus.NewDesc("highload_connmgr_tls_records_total",
+		"TLS records written through batches (Config.ConnMgr.BatchTLSWrites).", nil, nil)
+	descTLSWrites = prometheus.NewDesc("highload_connmgr_tls_writes_total",
+		"Write syscalls the batched TLS records took.", nil, nil)
+	descTLSBytes = prometheus.NewDesc("highload_connmgr_tls_bytes_total",
+		"Bytes written through TLS batches.", nil, nil)
+)
+
+// tlsBatchCollector reports tlsbatch's process-wide counters.
+type tlsBatchCollector struct{}
+
+// Describe sends the descriptors.
+func (tlsBatchCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descTLSRecords
+	ch <- descTLSWrites
+	ch <- descTLSBytes
+}
+
+// Collect reads the counters.
+func (tlsBatchCollector) Collect(ch chan<- prometheus.Metric) {
+	s := tlsbatch.ReadStats()
+	ch <- prometheus.MustNewConstMetric(descTLSRecords, prometheus.CounterValue, float64(s.Records))
+	ch <- prometheus.MustNewConstMetric(descTLSWrites, prometheus.CounterValue, float64(s.Writes))
+	ch <- prometheus.MustNewConstMetric(descTLSBytes, prometheus.CounterValue, float64(s.Bytes))
 }
 
 // tuneMuxers replaces the yamux muxer's config with a copy carrying the
@@ -360,15 +403,28 @@ func startConnMgr(n *core.IpfsNode, _, r *hlconfig.Config) error {
 			}
 		}
 	}
-	hlstate.SetLive("connmgr", func() any { return m.Stats() })
+	batched := c.BatchTLSWrites.WithDefault(true)
+	hlstate.SetLive("connmgr", func() any {
+		s := m.Stats()
+		if batched {
+			t := tlsbatch.ReadStats()
+			s.TLSWrites = &connmgr.TLSWrites{Records: t.Records, Writes: t.Writes, Bytes: t.Bytes}
+		}
+		return s
+	})
 	if r.Metrics.Enabled.WithDefault(true) {
 		if err := registerCollector(connmgr.Collector{M: m}); err != nil {
 			return err
 		}
+		if batched {
+			if err := registerCollector(tlsBatchCollector{}); err != nil {
+				return err
+			}
+		}
 	}
 	hlstate.SetComponent("connmgr", hlstate.StatusActive, fmt.Sprintf(
-		"adaptive manager in the host: LowWater %d, HighWater %d (bounds %d-%d), grace %s, %d pool peers%s; yamux keep-alive %s, RTT %s, backlog %d",
+		"adaptive manager in the host: LowWater %d, HighWater %d (bounds %d-%d), grace %s, %d pool peers%s; yamux keep-alive %s, RTT %s, backlog %d; TLS writes batched: %v",
 		m.LowWater(), m.HighWater(), m.Stats().Bounds.MinHighWater, m.Stats().Bounds.MaxHighWater, m.GracePeriod(), len(peers), clusterNote(cluster),
-		c.MuxerKeepAlive.WithDefault(0), c.MuxerRTTInterval.WithDefault(0), c.MuxerAcceptBacklog.WithDefault(0)))
+		c.MuxerKeepAlive.WithDefault(0), c.MuxerRTTInterval.WithDefault(0), c.MuxerAcceptBacklog.WithDefault(0), batched))
 	return nil
 }

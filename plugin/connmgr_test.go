@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +12,11 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 
 	"github.com/kubo-highload/highload/plugin/hlconfig"
+	"github.com/kubo-highload/highload/tlsbatch"
 )
 
 func swarm(low, high int64) kconfig.SwarmConfig {
@@ -169,4 +173,30 @@ func TestRcmgrConnLimit(t *testing.T) {
 			t.Errorf("%s: limit %d, want %d", c.name, got, c.want)
 		}
 	}
+}
+
+// TestBatchTLSWritesSwapsOnlyTLS: the TLS constructor becomes tlsbatch's,
+// Noise's stays, and libp2p can build a host from the result (the
+// constructor's signature is one libp2p accepts).
+func TestBatchTLSWritesSwapsOnlyTLS(t *testing.T) {
+	var lc libp2p.Config
+	if err := lc.Apply(libp2p.Security(libp2ptls.ID, libp2ptls.New), libp2p.Security(noise.ID, noise.New)); err != nil {
+		t.Fatal(err)
+	}
+	batchTLSWrites(&lc)
+	fn := func(v any) uintptr { return reflect.ValueOf(v).Pointer() }
+	if got := lc.SecurityTransports[0]; got.ID != libp2ptls.ID || fn(got.Constructor) != fn(tlsbatch.New) {
+		t.Fatalf("TLS entry: %s with constructor %v, want tlsbatch.New", got.ID, got.Constructor)
+	}
+	if got := lc.SecurityTransports[1]; got.ID != noise.ID || fn(got.Constructor) != fn(noise.New) {
+		t.Fatalf("Noise entry changed: %s", got.ID)
+	}
+	h, err := libp2p.New(libp2p.NoListenAddrs, func(c *libp2p.Config) error {
+		c.SecurityTransports = lc.SecurityTransports
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("libp2p refused the swapped constructor: %v", err)
+	}
+	h.Close()
 }

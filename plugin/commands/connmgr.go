@@ -77,6 +77,9 @@ func writeConnMgr(w io.Writer, s *connmgr.Stats) error {
 	if s.TrimmedProtected > 0 {
 		fmt.Fprintf(w, "              %d of them of protected peers (a Protect raced a trim)\n", s.TrimmedProtected)
 	}
+	if t := s.TLSWrites; t != nil {
+		fmt.Fprintf(w, "TLS writes:   %d records in %d write syscalls, %d bytes\n", t.Records, t.Writes, t.Bytes)
+	}
 	if c := s.Cluster; c != nil {
 		fmt.Fprintf(w, "Cluster:      %s: %d Kubo nodes from %d cluster peers (%d skipped)\n",
 			c.URL, c.Peers, c.ClusterPeers, c.Skipped)

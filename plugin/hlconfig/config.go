@@ -129,6 +129,9 @@ type ConnMgrConfig struct {
 	KeepAlive *kconfig.OptionalDuration `json:",omitempty" default:"30s" range:"1s,1h" doc:"ping interval of connected pool peers"`
 	// WatchStreams wraps the stream multiplexer to count stream resets and errors per peer (ConnectionQuality).
 	WatchStreams kconfig.Flag `default:"true" doc:"count stream resets and errors per peer through the muxer (TCP/WebSocket only)"`
+	// BatchTLSWrites sends the TLS records of one write with one syscall
+	// (package tlsbatch); the bytes on the wire are TLS's, unchanged.
+	BatchTLSWrites kconfig.Flag `default:"true" doc:"send the TLS records of one write (a yamux frame) with one write syscall instead of one per 16 KiB record; the bytes on the wire do not change"`
 	// MuxerKeepAlive is yamux's keep-alive ping interval on every connection (libp2p: 30s).
 	MuxerKeepAlive *kconfig.OptionalDuration `json:",omitempty" default:"2m" range:"10s,1h" doc:"yamux keep-alive ping interval per connection (libp2p: 30s)"`
 	// MuxerRTTInterval is how often yamux measures each connection's round trip (libp2p: 30s).

@@ -34,6 +34,11 @@ type connMgrStats struct {
 		Connected  bool   `json:"connected"`
 		Reconnects uint64 `json:"reconnects"`
 	} `json:"pool"`
+	TLSWrites *struct {
+		Records uint64 `json:"records"`
+		Writes  uint64 `json:"writes"`
+		Bytes   uint64 `json:"bytes"`
+	} `json:"tls_writes"`
 }
 
 func connMgrStat(t *testing.T, n *harness.Node) *connMgrStats {

@@ -67,7 +67,20 @@ func TestTwoDaemonsTransfer(t *testing.T) {
 		}
 		t.Run("ours-to-stock", func(t *testing.T) {
 			defer failOnPanic(t)
+			before := connMgrStat(t, ours).TLSWrites
+			if before == nil {
+				t.Fatal("our node: `ipfs stats highload connmgr` has no tls_writes: Config.ConnMgr.BatchTLSWrites is not in force")
+			}
 			transfer(t, ours, plain)
+			// Stock Kubo reads our batched TLS (its cat checked the
+			// bytes); the records of each write left in fewer syscalls.
+			after := connMgrStat(t, ours).TLSWrites
+			records, writes, sent := after.Records-before.Records, after.Writes-before.Writes, after.Bytes-before.Bytes
+			t.Logf("our node sent %d TLS records in %d write syscalls, %d bytes", records, writes, sent)
+			if sent < fileSize || writes == 0 || writes*2 > records {
+				t.Fatalf("our node sent %d bytes in %d TLS records through %d syscalls: want at least %d bytes, and at most one syscall per two records",
+					sent, records, writes, fileSize)
+			}
 		})
 		t.Run("stock-to-ours", func(t *testing.T) {
 			defer failOnPanic(t)

@@ -54,6 +54,7 @@ Config.ConnMgr.MuxerAcceptBacklog=512
 Config.ConnMgr.ClusterAPI="none"
 Config.ConnMgr.ClusterRefresh="1m0s"
 Config.ConnMgr.WatchStreams=true
+Config.ConnMgr.BatchTLSWrites=true
 Config.Health.Enabled=true
 Config.Health.Interval="5s"
 Config.Health.MemoryBudget="0"
