@@ -18,7 +18,9 @@
 // when a batch starts and given back when it is flushed, so an idle
 // connection holds none. A flush that fails leaves the connection failed:
 // every later write returns the same error, since the peer may have got
-// part of a record.
+// part of a record. A Close while a batch is being sent closes the TCP
+// connection first, as crypto/tls does when Close meets one of its own
+// writes, so that a peer that stopped reading cannot hold Close.
 package tlsbatch
 
 import (
@@ -112,6 +114,7 @@ type conn struct {
 	sec.SecureConn
 	batch   *batchConn
 	writeMu sync.Mutex
+	writing atomic.Bool // a Write is under way, its flush included
 }
 
 // Write encrypts p and sends all its records with as few syscalls as the
@@ -119,12 +122,26 @@ type conn struct {
 func (c *conn) Write(p []byte) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	c.writing.Store(true)
+	defer c.writing.Store(false)
 	c.batch.begin()
 	n, err := c.SecureConn.Write(p)
 	if ferr := c.batch.end(); ferr != nil && err == nil {
 		return 0, ferr
 	}
 	return n, err
+}
+
+// Close closes the connection. crypto/tls treats a Close during a Write as
+// a teardown: it closes the TCP connection at once rather than queue its
+// close_notify alert behind a write that may be blocked on a peer that
+// stopped reading. Its Write has returned by the time the batch is sent,
+// so Close does the same here while a write's batch is being sent.
+func (c *conn) Close() error {
+	if c.writing.Load() {
+		_ = c.batch.Close()
+	}
+	return c.SecureConn.Close()
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, BatchSize); return &b }}
@@ -136,6 +153,16 @@ type batchConn struct {
 	batching bool
 	buf      *[]byte // from bufPool while a batch holds bytes
 	err      error   // a failed flush: the stream is broken from here on
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Close closes the TCP connection once; it takes no lock, so that it
+// breaks a flush blocked in the kernel.
+func (b *batchConn) Close() error {
+	b.closeOnce.Do(func() { b.closeErr = b.Conn.Close() })
+	return b.closeErr
 }
 
 func (b *batchConn) begin() {

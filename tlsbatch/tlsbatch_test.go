@@ -65,6 +65,13 @@ func identity(t testing.TB) (ci.PrivKey, peer.ID) {
 // go-libp2p's TLS transport as it is).
 func securedPair(t testing.TB, batchedClient, batchedServer bool) (client, server sec.SecureConn) {
 	t.Helper()
+	return securedPairOver(t, batchedClient, batchedServer, nil)
+}
+
+// securedPairOver is securedPair with the client's TCP connection passed
+// through wrap (when not nil) before the handshake.
+func securedPairOver(t testing.TB, batchedClient, batchedServer bool, wrap func(net.Conn) net.Conn) (client, server sec.SecureConn) {
+	t.Helper()
 	ck, cid := identity(t)
 	sk, sid := identity(t)
 	build := func(k ci.PrivKey, batched bool) sec.SecureTransport {
@@ -83,6 +90,9 @@ func securedPair(t testing.TB, batchedClient, batchedServer bool) (client, serve
 	}
 	ct, st := build(ck, batchedClient), build(sk, batchedServer)
 	cc, sc := tcpPair(t)
+	if wrap != nil {
+		cc = wrap(cc)
+	}
 	ctx := context.Background()
 	type result struct {
 		c   sec.SecureConn
@@ -287,5 +297,100 @@ func BenchmarkSecureWrite(b *testing.B) {
 			}
 			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 		})
+	}
+}
+
+// eventConn records, in order, the closes and write deadlines asked of a
+// TCP connection.
+type eventConn struct {
+	net.Conn
+	mu     sync.Mutex
+	events []string
+}
+
+func (e *eventConn) note(ev string) {
+	e.mu.Lock()
+	e.events = append(e.events, ev)
+	e.mu.Unlock()
+}
+
+func (e *eventConn) Close() error { e.note("close"); return e.Conn.Close() }
+
+func (e *eventConn) SetWriteDeadline(t time.Time) error {
+	e.note("write deadline")
+	return e.Conn.SetWriteDeadline(t)
+}
+
+func (e *eventConn) SetDeadline(t time.Time) error {
+	e.note("deadline")
+	return e.Conn.SetDeadline(t)
+}
+
+func (e *eventConn) first() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.events) == 0 {
+		return ""
+	}
+	return e.events[0]
+}
+
+// TestCloseBreaksABlockedFlush: the peer stops reading, so a write's batch
+// blocks in the kernel after crypto/tls's Write has returned. Close must
+// close the TCP connection first, as crypto/tls does during its own
+// writes, and not queue its close_notify alert behind the blocked batch
+// (which crypto/tls would give up on only at the 5 s write deadline it
+// sets for that alert: the first thing the TCP connection would see).
+func TestCloseBreaksABlockedFlush(t *testing.T) {
+	var ev *eventConn
+	c, _ := securedPairOver(t, true, true, func(nc net.Conn) net.Conn { // the server end never reads
+		ev = &eventConn{Conn: nc}
+		return ev
+	})
+	bc := c.(*conn)
+	werr := make(chan error, 1)
+	go func() {
+		frame := make([]byte, 64<<10) // under BatchSize: sent when the write ends
+		for {
+			if _, err := c.Write(frame); err != nil {
+				werr <- err
+				return
+			}
+		}
+	}()
+	// Poll until one write has been under way for 20 samples in a row:
+	// the socket's buffers are full and its batch is blocked.
+	for under := 0; under < 20; {
+		select {
+		case err := <-werr:
+			t.Fatalf("a write failed before Close: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if bc.writing.Load() {
+			under++
+		} else {
+			under = 0
+		}
+	}
+	if got := ev.first(); got != "" {
+		t.Fatalf("the TCP connection saw %q before Close", got)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not return while a flush was blocked")
+	}
+	if got := ev.first(); got != "close" {
+		t.Fatalf("the TCP connection saw %q first, want close", got)
+	}
+	select {
+	case err := <-werr:
+		if err == nil {
+			t.Fatal("the blocked write returned no error")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the blocked write did not end after Close")
 	}
 }
