@@ -117,9 +117,24 @@ type conn struct {
 	writing atomic.Bool // a Write is under way, its flush included
 }
 
+// SingleRecord is the most a write may hold to go straight through
+// crypto/tls without a batch: the largest TLS record's payload. Such a
+// write is one record (or, in the first 128 KiB a connection sends, a few
+// small ones: crypto/tls's dynamic record sizing), so a batch would only
+// add a copy and take a pooled buffer: under W5's flood of small
+// messages, taking a 128 KiB buffer for every write (and allocating one
+// whenever the GC had emptied the pool) slowed the provider.
+const SingleRecord = 16 << 10
+
 // Write encrypts p and sends all its records with as few syscalls as the
-// batch size allows.
+// batch size allows; a write of at most SingleRecord bytes goes straight
+// through.
 func (c *conn) Write(p []byte) (int, error) {
+	if len(p) <= SingleRecord {
+		c.writeMu.Lock()
+		defer c.writeMu.Unlock()
+		return c.SecureConn.Write(p)
+	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	c.writing.Store(true)

@@ -180,8 +180,16 @@ func TestBatchedTLSSpeaksTLS(t *testing.T) {
 			if flushes*4 > records {
 				t.Fatalf("%d flushes for %d records: the records were not batched", flushes, records)
 			}
-			if sent := after.Bytes - before.Bytes; sent < uint64(len(payload)) {
-				t.Fatalf("%d bytes went through batches, want at least %d", sent, len(payload))
+			// Writes over SingleRecord go through batches (twice: both
+			// ends send the payload when both are batched).
+			var large uint64
+			for _, n := range sizes {
+				if n > SingleRecord {
+					large += uint64(n)
+				}
+			}
+			if sent := after.Bytes - before.Bytes; sent < large {
+				t.Fatalf("%d bytes went through batches, want at least %d", sent, large)
 			}
 		})
 	}
@@ -237,6 +245,33 @@ func TestSecureWriteErrorIsReported(t *testing.T) {
 	n, err := c.Write(make([]byte, 100<<10))
 	if !errors.Is(err, errWrite) || n != 0 {
 		t.Fatalf("got %d, %v; want 0, %v", n, err, errWrite)
+	}
+}
+
+// TestSmallWritesGoStraightThrough: a write that fits in one record
+// takes no batch (no copy, no pooled buffer); one just over it does.
+func TestSmallWritesGoStraightThrough(t *testing.T) {
+	c, s := securedPair(t, true, true)
+	go io.Copy(io.Discard, s)
+	// Past crypto/tls's first 128 KiB, whose records are small.
+	if _, err := c.Write(make([]byte, 256<<10)); err != nil {
+		t.Fatal(err)
+	}
+	before := ReadStats()
+	for _, n := range []int{1, 100, SingleRecord} {
+		if _, err := c.Write(make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := ReadStats(); after != before {
+		t.Fatalf("writes of at most %d bytes went through a batch: %+v, then %+v", SingleRecord, before, after)
+	}
+	if _, err := c.Write(make([]byte, SingleRecord+1)); err != nil {
+		t.Fatal(err)
+	}
+	if after := ReadStats(); after.Records-before.Records != 2 || after.Writes-before.Writes != 1 {
+		t.Fatalf("a write of %d bytes: %d records in %d syscalls, want 2 in 1",
+			SingleRecord+1, after.Records-before.Records, after.Writes-before.Writes)
 	}
 }
 
