@@ -8,7 +8,8 @@
 // batching layer between crypto/tls and the TCP connection: while a write
 // of the secured connection is under way, the records crypto/tls produces
 // are copied into one pooled buffer, which is written when that write
-// returns (or when it fills). The bytes on the wire are exactly TLS's; only
+// returns (or when it fills); a write that fits in one record goes
+// straight through. The bytes on the wire are exactly TLS's; only
 // their grouping into syscalls changes, so the peer sees the same protocol
 // (`/tls/1.0.0`) and needs nothing.
 //
