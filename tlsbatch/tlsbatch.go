@@ -122,9 +122,8 @@ type conn struct {
 // crypto/tls without a batch: the largest TLS record's payload. Such a
 // write is one record (or, in the first 128 KiB a connection sends, a few
 // small ones: crypto/tls's dynamic record sizing), so a batch would only
-// add a copy and take a pooled buffer: under W5's flood of small
-// messages, taking a 128 KiB buffer for every write (and allocating one
-// whenever the GC had emptied the pool) slowed the provider.
+// add a copy and take a pooled 128 KiB buffer. Batching every write made
+// W5's priority fetch slower under the flood (docs/connmgr.md).
 const SingleRecord = 16 << 10
 
 // Write encrypts p and sends all its records with as few syscalls as the
