@@ -74,12 +74,15 @@ func TestTwoDaemonsTransfer(t *testing.T) {
 			transfer(t, ours, plain)
 			// Stock Kubo reads our batched TLS (its cat checked the
 			// bytes); the records of each write left in fewer syscalls.
+			// Writes of one record (a message's last few hundred bytes,
+			// small control messages) go straight through, so nearly all
+			// of the file, not all of it, is counted.
 			after := connMgrStat(t, ours).TLSWrites
 			records, writes, sent := after.Records-before.Records, after.Writes-before.Writes, after.Bytes-before.Bytes
 			t.Logf("our node sent %d TLS records in %d write syscalls, %d bytes", records, writes, sent)
-			if sent < fileSize || writes == 0 || writes*2 > records {
-				t.Fatalf("our node sent %d bytes in %d TLS records through %d syscalls: want at least %d bytes, and at most one syscall per two records",
-					sent, records, writes, fileSize)
+			if sent < fileSize*9/10 || writes == 0 || writes*2 > records {
+				t.Fatalf("our node sent %d bytes in %d TLS records through %d syscalls: want at least %d bytes (90%% of the file), and at most one syscall per two records",
+					sent, records, writes, fileSize*9/10)
 			}
 		})
 		t.Run("stock-to-ours", func(t *testing.T) {
