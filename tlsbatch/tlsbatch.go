@@ -130,13 +130,11 @@ const SingleRecord = 16 << 10
 // batch size allows; a write of at most SingleRecord bytes goes straight
 // through.
 func (c *conn) Write(p []byte) (int, error) {
-	if len(p) <= SingleRecord {
-		c.writeMu.Lock()
-		defer c.writeMu.Unlock()
-		return c.SecureConn.Write(p)
-	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	if len(p) <= SingleRecord {
+		return c.SecureConn.Write(p)
+	}
 	c.writing.Store(true)
 	defer c.writing.Store(false)
 	c.batch.begin()
