@@ -157,6 +157,14 @@ type segment struct {
 	zmu                       sync.Mutex
 	reserved, zeroed, durable int64
 	sealed, zeroFailed        bool
+
+	// hint holds the hint entries (hint.go) of every record the committer
+	// wrote to this segment, while hintLive; writeHint uses them at seal
+	// instead of reading the segment back. Only a segment this process
+	// created keeps them, and only up to maxHintBuffer. Written by the
+	// committer; read by the hint writer after the segment is sealed.
+	hint     []byte
+	hintLive bool
 }
 
 func (s *segment) acquire() { s.refs.Add(1) }

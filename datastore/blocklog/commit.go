@@ -173,6 +173,7 @@ func (d *Datastore) commit(g *group) (*segment, error) {
 			}
 			return nil, fmt.Errorf("blocklog: write %s: %w", a.path, err)
 		}
+		a.noteHint(base, g)
 		a.size.Store(base + int64(g.size))
 		d.noteGroup(int64(g.size))
 		var pending *group
@@ -299,6 +300,7 @@ func (d *Datastore) rotate() error {
 		if err := writeHint(d.dir, old); err != nil {
 			log.Warnw("hint file not written; the next open scans the segment", "segment", old.path, "err", err)
 		}
+		old.hint = nil
 	}()
 	return nil
 }
@@ -321,7 +323,7 @@ func (d *Datastore) createSegment(id uint32) (*segment, error) {
 		f.Close()
 		return nil, fmt.Errorf("blocklog: create segment %s: sync directory: %w", p, err)
 	}
-	s := &segment{id: id, gen: gen, path: p, f: f, reserved: segHeaderSize, zeroed: segHeaderSize}
+	s := &segment{id: id, gen: gen, path: p, f: f, reserved: segHeaderSize, zeroed: segHeaderSize, hintLive: true}
 	s.size.Store(segHeaderSize)
 	s.refs.Store(1)
 	d.kickPrealloc()

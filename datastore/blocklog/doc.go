@@ -10,7 +10,8 @@
 //     ... Only the newest (active) segment is appended to; when it passes
 //     Options.SegmentSize it is fsynced and sealed, and a hint file (the
 //     segment's keys and offsets without values) is written beside it so
-//     that Open does not read sealed values.
+//     that Open does not read sealed values. The committer notes the hint's
+//     entries as it writes, so sealing does not read the segment back.
 //   - A record is crc32c | kind | key length | value length | key | value.
 //     Puts and Deletes (tombstones) are records; a Batch writes its records
 //     as transaction records followed by one commit record, so after a crash

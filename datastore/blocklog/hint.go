@@ -24,15 +24,89 @@ const (
 	hintEntrySize  = 11
 )
 
-// writeHint scans sealed segment s (checking every record) and writes its
-// hint file through a temporary file and a rename.
+// maxHintBuffer bounds the hint entries the committer keeps for the active
+// segment (see segment.hint). A segment of many small records passes it and
+// has its hint written by a scan at seal instead, as a recovered segment does.
+// A variable so tests can lower it.
+var maxHintBuffer = 2 << 20
+
+// appendHintEntry appends one hint entry: a put or delete of key, whose
+// record starts at off and holds a value of vlen bytes.
+func appendHintEntry[K string | []byte](buf []byte, kind byte, key K, vlen int, off int64) []byte {
+	var e [hintEntrySize]byte
+	e[0] = kind
+	binary.LittleEndian.PutUint16(e[1:], uint16(len(key)))
+	binary.LittleEndian.PutUint32(e[3:], uint32(vlen))
+	binary.LittleEndian.PutUint32(e[7:], uint32(off))
+	buf = append(buf, e[:]...)
+	return append(buf, key...)
+}
+
+// appendHintEntries appends the hint entries of group g, written at base, to
+// buf: one per put or delete, a batch's records as plain puts and deletes
+// (the group was written whole), commit records left out.
+func appendHintEntries(buf []byte, base int64, g *group) []byte {
+	for _, o := range g.ops {
+		kind := o.kind
+		switch kind {
+		case kindCommit:
+			continue
+		case kindTxPut, kindTxDel:
+			kind -= kindTxPut - kindPut
+		}
+		buf = appendHintEntry(buf, kind, o.key, len(o.val), base+int64(o.off))
+	}
+	return buf
+}
+
+// noteHint adds group g, just written at base, to the active segment's
+// hint entries, or gives them up past maxHintBuffer. Committer only.
+func (s *segment) noteHint(base int64, g *group) {
+	if !s.hintLive {
+		return
+	}
+	s.hint = appendHintEntries(s.hint, base, g)
+	if len(s.hint) > maxHintBuffer {
+		s.hint, s.hintLive = nil, false
+	}
+}
+
+// writeHint writes sealed segment s's hint file through a temporary file
+// and a rename. The entries are those the committer noted as it wrote the
+// segment when it has them all; otherwise (a segment recovered at Open, or
+// one of many small records, or a compacted one) they come from a scan of
+// the segment that checks every record.
 func writeHint(dir string, s *segment) error {
 	size := s.size.Load()
-	buf := make([]byte, hintHeaderSize, 1<<16)
+	buf := make([]byte, hintHeaderSize, hintHeaderSize+len(s.hint)+4)
 	copy(buf, hintMagic)
 	buf[4] = formatVersion
 	binary.LittleEndian.PutUint64(buf[8:], s.gen)
 	binary.LittleEndian.PutUint64(buf[16:], uint64(size))
+	if s.hintLive {
+		buf = append(buf, s.hint...)
+	} else {
+		var err error
+		if buf, err = appendScannedHint(buf, s, size); err != nil {
+			return err
+		}
+	}
+	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
+	final := dir + "/" + hintName(s.id)
+	tmp := final + ".tmp"
+	if err := os.WriteFile(tmp, buf, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// appendScannedHint scans sealed segment s up to size, checking every
+// record, and appends its hint entries to buf.
+func appendScannedHint(buf []byte, s *segment, size int64) ([]byte, error) {
 	var txStart = -1 // start in buf of an open batch's entries
 	end, bad, err := scanSegment(s.f, size, func(off int64, r record) error {
 		kind := r.kind
@@ -46,32 +120,16 @@ func writeHint(dir string, s *segment) error {
 			}
 			kind -= kindTxPut - kindPut
 		}
-		var e [hintEntrySize]byte
-		e[0] = kind
-		binary.LittleEndian.PutUint16(e[1:], uint16(len(r.key)))
-		binary.LittleEndian.PutUint32(e[3:], uint32(len(r.val)))
-		binary.LittleEndian.PutUint32(e[7:], uint32(off))
-		buf = append(buf, e[:]...)
-		buf = append(buf, r.key...)
+		buf = appendHintEntry(buf, kind, r.key, len(r.val), off)
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if bad != nil || end != size || txStart >= 0 {
-		return fmt.Errorf("segment %s does not end cleanly at %d (%v)", s.path, end, bad)
+		return nil, fmt.Errorf("segment %s does not end cleanly at %d (%v)", s.path, end, bad)
 	}
-	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
-	final := dir + "/" + hintName(s.id)
-	tmp := final + ".tmp"
-	if err := os.WriteFile(tmp, buf, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return buf, nil
 }
 
 // loadHint replays segment s from its hint file. It returns false (and
