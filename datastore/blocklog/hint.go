@@ -71,6 +71,15 @@ func (s *segment) noteHint(base int64, g *group) {
 	}
 }
 
+// noteHintEntry adds one record's hint entry, as noteHint does for a group;
+// recovery calls it for the active segment's records.
+func (s *segment) noteHintEntry(kind byte, key string, vlen int, off int64) {
+	s.hint = appendHintEntry(s.hint, kind, key, vlen, off)
+	if len(s.hint) > maxHintBuffer {
+		s.hint, s.hintLive = nil, false
+	}
+}
+
 // writeHint writes sealed segment s's hint file through a temporary file
 // and a rename. The entries are those the committer noted as it wrote the
 // segment when it has them all; otherwise (a segment recovered at Open, or

@@ -120,6 +120,9 @@ func (r *replayer) record(off int64, kind byte, key []byte, vlen int) error {
 }
 
 func (r *replayer) apply(off int64, kind byte, key string, vlen int) {
+	if r.s.hintLive {
+		r.s.noteHintEntry(kind, key, vlen, off)
+	}
 	d, n := r.d, int64(recordLen(len(key), vlen))
 	d.dropOld(key)
 	if kind == kindPut {
@@ -133,8 +136,11 @@ func (r *replayer) apply(off int64, kind byte, key string, vlen int) {
 
 // scanInto replays segment s by reading it in full. It returns where the
 // valid, committed log ends, and why it ends there if that is before the
-// file's end.
-func (d *Datastore) scanInto(s *segment, size int64) (end int64, bad error, err error) {
+// file's end. With noteHint it also collects the hint entries of the
+// records it applies in s.hint, as the committer does for the records it
+// writes (up to maxHintBuffer).
+func (d *Datastore) scanInto(s *segment, size int64, noteHint bool) (end int64, bad error, err error) {
+	s.hintLive = noteHint
 	r := &replayer{d: d, s: s}
 	var commitCheck error
 	end, bad, err = scanSegment(s.f, size, func(off int64, rec record) error {
@@ -220,7 +226,7 @@ func (d *Datastore) recover() error {
 				}
 			}
 			size := s.size.Load()
-			end, bad, err := d.scanInto(s, size)
+			end, bad, err := d.scanInto(s, size, false)
 			if err != nil {
 				return fmt.Errorf("blocklog: read %s: %w", s.path, err)
 			}
@@ -241,10 +247,13 @@ func (d *Datastore) recover() error {
 			continue
 		}
 		size := s.size.Load()
-		end, bad, err := d.scanInto(s, size)
+		end, bad, err := d.scanInto(s, size, true)
 		if err != nil {
 			return fmt.Errorf("blocklog: read %s: %w", s.path, err)
 		}
+		// The scan noted the hint entries of every committed record up to
+		// end (unless they passed maxHintBuffer), so the committer can go
+		// on from them.
 		s.reserved, s.zeroed = end, end
 		if bad != nil || end < size {
 			// Zeros from end to the end of the file are the tail the
