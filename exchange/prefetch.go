@@ -49,11 +49,14 @@ const PrefetchTotalBytes = 64 << 20
 // prefetchStartWidth is the width a session starts with; it grows by one
 // for each block that comes through the session, up to the configured
 // width. A provider ranks a peer it has sent few blocks as unknown and may
-// queue fewer of its wants (ours: UnknownPeerPending, down to a quarter
-// under load) than once it has served it (GoodPeerPending, after 16
-// blocks); a want past that gets a DONT_HAVE, and boxo's client asks
-// again only after 30 s.
-const prefetchStartWidth = 32
+// queue fewer of its wants (ours: UnknownPeerPending 512, down to a
+// quarter, 128, under load) than once it has served it (GoodPeerPending,
+// after 16 blocks); a want past that gets a DONT_HAVE, and boxo's client
+// asks again only after 30 s. 128 is that quarter. It was 32 until the
+// fourteenth pass: each doubling of the width costs a round of boxo's
+// 20 ms message cadence, and from 32 a W2 fetch took about 100 ms to
+// reach full speed (docs/bitswap.md, "Fourteenth pass").
+const prefetchStartWidth = 128
 
 // maxBlockGuess caps the size expected of a block whose link gives a larger
 // Tsize: a dag-pb link's Tsize covers its whole subtree, and Kubo does not

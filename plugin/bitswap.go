@@ -216,6 +216,11 @@ func bitswapOptions(c *hlconfig.BitswapConfig) ([]bitswap.Option, []string) {
 		opts = append(opts, bitswap.WithTargetMessageSize(int(n)))
 		applied = append(applied, fmt.Sprintf("TargetMessageSize=%s", c.TargetMessageSize))
 	}
+	if !c.WantHaveReplaceSize.IsDefault() {
+		n := c.WantHaveReplaceSize.WithDefault(0)
+		opts = append(opts, bitswap.WithWantHaveReplaceSize(int(n)))
+		applied = append(applied, fmt.Sprintf("WantHaveReplaceSize=%s", c.WantHaveReplaceSize))
+	}
 	for _, w := range []struct {
 		name string
 		v    interface {

@@ -90,6 +90,9 @@ func TestProfileRaisesServerCapsKeepsUserValues(t *testing.T) {
 	if got := cfg.Bitswap.TaskWorkerCount.WithDefault(0); got != 16 {
 		t.Fatalf("TaskWorkerCount %d, want 16", got)
 	}
+	if got := cfg.Bitswap.WantHaveReplaceSize.WithDefault(0); got != 12<<10 {
+		t.Fatalf("WantHaveReplaceSize %d, want 12KiB", got)
+	}
 	// A value the user chose survives the profile.
 	c = &kconfig.Config{}
 	c.Plugins.Plugins = map[string]kconfig.Plugin{Name: {Config: map[string]any{

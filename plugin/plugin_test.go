@@ -34,13 +34,14 @@ func TestBitswapOptionsOnlyForSetKeys(t *testing.T) {
 	}
 	cfg = parse(t, map[string]any{"Bitswap": map[string]any{
 		"TaskWorkerCount": 32.0, "MaxOutstandingBytesPerPeer": "32MiB", "TargetMessageSize": 65536.0,
+		"WantHaveReplaceSize": "12KiB",
 	}})
 	opts, applied := bitswapOptions(cfg.Bitswap)
-	if len(opts) != 3 {
-		t.Fatalf("want 3 options, got %d (%v)", len(opts), applied)
+	if len(opts) != 4 {
+		t.Fatalf("want 4 options, got %d (%v)", len(opts), applied)
 	}
 	got := strings.Join(applied, ",")
-	for _, want := range []string{"TaskWorkerCount=32", "MaxOutstandingBytesPerPeer=32MiB", "TargetMessageSize=65536"} {
+	for _, want := range []string{"TaskWorkerCount=32", "MaxOutstandingBytesPerPeer=32MiB", "TargetMessageSize=65536", "WantHaveReplaceSize=12KiB"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("applied %q lacks %q", got, want)
 		}

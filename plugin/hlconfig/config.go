@@ -39,6 +39,8 @@ type BitswapConfig struct {
 	MaxOutstandingBytesPerPeer *kconfig.OptionalBytes `json:",omitempty" default:"1MiB" range:"64KiB,1GiB" doc:"server: bytes queued for one peer before it waits"`
 	// TargetMessageSize is the size the server aims for when batching blocks into one message.
 	TargetMessageSize *kconfig.OptionalBytes `json:",omitempty" default:"16KiB" range:"1KiB,4MiB" doc:"server: target size of one outgoing message"`
+	// WantHaveReplaceSize is the largest block the server sends in answer to a want-have, instead of a HAVE.
+	WantHaveReplaceSize *kconfig.OptionalBytes `json:",omitempty" default:"1KiB" range:"0,1MiB" doc:"server: a want-have for a block of at most this size is answered with the block itself rather than a HAVE (0: never)"`
 	// TaskWorkerCount is the number of server workers sending messages.
 	TaskWorkerCount *kconfig.OptionalInteger `json:",omitempty" default:"8" range:"1,512" doc:"server: workers that send blocks"`
 	// EngineTaskWorkerCount is the number of engine workers preparing tasks.

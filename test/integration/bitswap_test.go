@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	gocid "github.com/ipfs/go-cid"
 	"github.com/ipfs/kubo/config"
 	"github.com/ipfs/kubo/test/cli/harness"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -156,4 +157,49 @@ func TestBitswapPolicyUnderFlood(t *testing.T) {
 	}
 	stopDaemon(t, vip)
 	stopDaemon(t, provider)
+}
+
+// TestWantHaveReplaceSizeIsLive asks our daemon, set to answer want-haves
+// for blocks of up to 12 KiB with the block itself, for an 8 KiB and a
+// 16 KiB block by want-have from loadgen peers: the first must come back
+// whole and the second as HAVEs (Config.Bitswap.WantHaveReplaceSize; the
+// highload profile's value).
+func TestWantHaveReplaceSizeIsLive(t *testing.T) {
+	t.Parallel()
+	defer failOnPanic(t)
+	h := newHarness(t, ourBin(t))
+	n := newNode(t, h)
+	setPlugin(n, config.Plugin{Config: map[string]any{"Bitswap": map[string]any{"WantHaveReplaceSize": "12KiB"}}})
+	startDaemon(n)
+	defer stopDaemon(t, n)
+	for _, tc := range []struct {
+		size  int
+		whole bool
+	}{{8 << 10, true}, {16 << 10, false}} {
+		data := make([]byte, tc.size)
+		if _, err := rand.Read(data); err != nil {
+			t.Fatal(err)
+		}
+		s := strings.TrimSpace(mustRun(t, n, cmdTimeout, bytes.NewReader(data), "block", "put").Stdout.String())
+		c, err := gocid.Decode(s)
+		if err != nil {
+			t.Fatalf("block put printed %q: %v", s, err)
+		}
+		res, err := loadgen.Rate(context.Background(), loadgen.RateConfig{Target: addrInfo(t, n), CIDs: []gocid.Cid{c},
+			Steps: []int{2}, InFlight: 1, Warmup: 200 * time.Millisecond, StepDuration: 800 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := res.Steps[0]
+		t.Logf("%d-byte block: %d answers, %d blocks, %d HAVEs", tc.size, st.Answered, st.Blocks, st.Haves)
+		if st.Answered == 0 {
+			t.Fatalf("%d-byte block: no want-have answered", tc.size)
+		}
+		if tc.whole && (st.Haves != 0 || st.Blocks == 0) {
+			t.Errorf("%d-byte block, at most 12KiB: %d HAVEs and %d blocks, want the block every time", tc.size, st.Haves, st.Blocks)
+		}
+		if !tc.whole && (st.Blocks != 0 || st.Haves == 0) {
+			t.Errorf("%d-byte block, over 12KiB: %d blocks and %d HAVEs, want HAVEs only", tc.size, st.Blocks, st.Haves)
+		}
+	}
 }
