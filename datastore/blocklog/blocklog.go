@@ -158,11 +158,12 @@ type segment struct {
 	reserved, zeroed, durable int64
 	sealed, zeroFailed        bool
 
-	// hint holds the hint entries (hint.go) of every record the committer
-	// wrote to this segment, while hintLive; writeHint uses them at seal
-	// instead of reading the segment back. Only a segment this process
-	// created keeps them, and only up to maxHintBuffer. Written by the
-	// committer; read by the hint writer after the segment is sealed.
+	// hint holds the hint entries (hint.go) of every record in this
+	// segment, while hintLive: those recovery replayed (the active segment
+	// found at Open) and those the committer wrote since. writeHint uses
+	// them at seal instead of reading the segment back. Only the active
+	// segment keeps them, and only up to maxHintBuffer. Written by recovery
+	// and then the committer; read by the hint writer once sealed.
 	hint     []byte
 	hintLive bool
 }

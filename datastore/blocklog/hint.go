@@ -81,10 +81,11 @@ func (s *segment) noteHintEntry(kind byte, key string, vlen int, off int64) {
 }
 
 // writeHint writes sealed segment s's hint file through a temporary file
-// and a rename. The entries are those the committer noted as it wrote the
-// segment when it has them all; otherwise (a segment recovered at Open, or
-// one of many small records, or a compacted one) they come from a scan of
-// the segment that checks every record.
+// and a rename. The entries are those noted as the segment was written (and
+// replayed, for the active segment found at Open) when they are all there;
+// otherwise (a sealed segment found without its hint at Open, one of many
+// small records, or a compacted one) they come from a scan of the segment
+// that checks every record.
 func writeHint(dir string, s *segment) error {
 	size := s.size.Load()
 	buf := make([]byte, hintHeaderSize, hintHeaderSize+len(s.hint)+4)
