@@ -90,8 +90,8 @@ func TestProfileRaisesServerCapsKeepsUserValues(t *testing.T) {
 	if got := cfg.Bitswap.TaskWorkerCount.WithDefault(0); got != 16 {
 		t.Fatalf("TaskWorkerCount %d, want 16", got)
 	}
-	if got := cfg.Bitswap.WantHaveReplaceSize.WithDefault(0); got != 12<<10 {
-		t.Fatalf("WantHaveReplaceSize %d, want 12KiB", got)
+	if got := cfg.Bitswap.WantHaveReplaceSize.WithDefault(0); got != 1<<10 {
+		t.Fatalf("WantHaveReplaceSize %d, want Kubo's 1KiB (12KiB made multi-provider fetches take every block from one provider)", got)
 	}
 	// A value the user chose survives the profile.
 	c = &kconfig.Config{}

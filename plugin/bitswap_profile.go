@@ -29,18 +29,15 @@ func applyProvidePolicy(c *kconfig.Config) error {
 }
 
 // profileServerCaps are the Bitswap server caps the highload profile
-// writes in place of Kubo's values: bigger messages, more workers, and
-// inner DAG nodes sent in answer to a want-have.
+// writes in place of Kubo's values: bigger messages and more workers.
 //
-// WantHaveReplaceSize 12 KiB: a fetch session's first wants for a level of
-// the DAG go out as want-haves (boxo broadcasts while the session knows no
-// peer), and boxo's client sends a peer at most one message per 20 ms, so
-// each HAVE costs the fetch a 20 ms round before its want-block. Kubo's
-// 1 KiB covers no dag-pb node of 174 links (about 8.5 KiB); 12 KiB covers
-// them and leaves data blocks of 16 KiB and up to the want-block path, so
-// a session with several providers, which boxo asks for want-haves beside
-// the one want-block, gets duplicates of the inner nodes only
-// (docs/bitswap.md, "Fourteenth pass").
+// WantHaveReplaceSize stays at Kubo's 1 KiB. 12 KiB (inner nodes sent in
+// answer to a want-have) saved W2's fetch about 40 ms of 20 ms message
+// rounds, but a session with several such providers then ranked the one
+// that answered first above the others (boxo chooses peers in proportion
+// to the blocks each sent first) and took nearly every block from it: W3's
+// top provider sent 100% of the file in most runs, against 60-80% with
+// 1 KiB (docs/bitswap.md, "Fourteenth pass").
 // Boxo's server opens a stream per message, and with Kubo's 16 KiB target
 // each 16 KiB block is one message; measured with the full profile on
 // W2-sized fetches (docs/bitswap.md), three pairs gave 4.5-4.7 s against
@@ -76,7 +73,6 @@ var profileServerCaps = []struct {
 }{
 	{"TargetMessageSize", "16KiB", "256KiB"},
 	{"TaskWorkerCount", "8", 16.0}, // float64, as JSON decodes it
-	{"WantHaveReplaceSize", "1KiB", "12KiB"},
 }
 
 func init() { addProfileStep("bitswap server caps", applyServerCaps) }

@@ -14,7 +14,7 @@ ALL_DEFAULTS='Disabled=false
 Config.Bitswap.Enabled=true
 Config.Bitswap.MaxOutstandingBytesPerPeer="1MiB"
 Config.Bitswap.TargetMessageSize="256KiB"
-Config.Bitswap.WantHaveReplaceSize="12KiB"
+Config.Bitswap.WantHaveReplaceSize="1KiB"
 Config.Bitswap.TaskWorkerCount=16
 Config.Bitswap.EngineTaskWorkerCount=8
 Config.Bitswap.EngineBlockstoreWorkerCount=128

@@ -27,9 +27,8 @@ func w8Sizes(quick bool) w8Size {
 	}
 	// 1,000 chunks of 1 KiB: 1,000 leaves plus 7 inner nodes. Kubo sends a
 	// block of up to WantHaveReplaceSize (1 KiB) instead of its HAVE, so the
-	// leaves come back whole and the inner nodes as HAVEs (ours, whose
-	// profile writes 12 KiB, sends the inner nodes whole too); both count
-	// as answers.
+	// leaves come back whole and the inner nodes as HAVEs; both count as
+	// answers.
 	return w8Size{chunks: 1000, steps: []int{1, 2, 4, 8, 16, 32, 64}, inflight: 32, warmup: time.Second, step: 5 * time.Second}
 }
 
