@@ -31,13 +31,6 @@ func applyProvidePolicy(c *kconfig.Config) error {
 // profileServerCaps are the Bitswap server caps the highload profile
 // writes in place of Kubo's values: bigger messages and more workers.
 //
-// WantHaveReplaceSize stays at Kubo's 1 KiB. 12 KiB (inner nodes sent in
-// answer to a want-have) saved W2's fetch about 40 ms of 20 ms message
-// rounds, but a session with several such providers then ranked the one
-// that answered first above the others (boxo chooses peers in proportion
-// to the blocks each sent first) and took nearly every block from it: W3's
-// top provider sent 100% of the file in most runs, against 60-80% with
-// 1 KiB (docs/bitswap.md, "Fourteenth pass").
 // Boxo's server opens a stream per message, and with Kubo's 16 KiB target
 // each 16 KiB block is one message; measured with the full profile on
 // W2-sized fetches (docs/bitswap.md), three pairs gave 4.5-4.7 s against
@@ -67,6 +60,14 @@ func applyProvidePolicy(c *kconfig.Config) error {
 // (Kubo's caps: 112-116 MB); 64 MiB of 16 KiB blocks took 3.8-7.8 s at
 // 256 KiB against 6.7-8.2 s at 768 KiB and 9.0-9.3 s with Kubo's caps
 // (docs/bitswap.md, third pass).
+//
+// WantHaveReplaceSize stays at Kubo's 1 KiB. 12 KiB (inner nodes sent in
+// answer to a want-have) saved W2's fetch about 40 ms of 20 ms message
+// rounds, but a session with several such providers then ranked the one
+// that answered first above the others (boxo chooses peers in proportion
+// to the blocks each sent first) and took nearly every block from it: W3's
+// top provider sent 100% of the file in most runs, against 60-80% with
+// 1 KiB (docs/bitswap.md, "Fourteenth pass").
 var profileServerCaps = []struct {
 	key, kubo string
 	value     any
