@@ -11,7 +11,7 @@ IPFS_PATH ?= $(HOME)/.ipfs
 # Our packages that do not link all of Kubo: cheap enough for the race detector.
 # The component libraries import boxo/libp2p/go-datastore but never Kubo.
 RACE_PKGS := ./plugin/hlconfig/... ./plugin/hlstate/... ./bench/internal/... ./bench/workloads/datastore/... \
-	./datastore/... ./health/... ./autoscale/... ./autotune/... ./connmgr/... ./exchange/... ./tlsbatch/...
+	./bench/floor/... ./datastore/... ./health/... ./autoscale/... ./autotune/... ./connmgr/... ./exchange/... ./tlsbatch/...
 
 .PHONY: all build build-stock kubo-from-source run test vet unit integration sharness fuzz clean FORCE
 
