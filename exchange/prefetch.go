@@ -1135,9 +1135,14 @@ func (s *prefetchSession) queueWrite(e *ahead) {
 // them. Inner nodes are left to the caller: the look-ahead follows the
 // order in which the walkers store them (stored).
 //
-// A leaf written ahead is acknowledged to nobody: a `pin add` makes the
-// blocks it walked durable (Kubo's pinner syncs /blocks) before it writes
-// the pin, and the write here waits for the store's commit as any Put.
+// A leaf written ahead is acknowledged to nobody, but its write waits for
+// the store's commit as any Put does, sync included, and that commit is
+// what makes a pinned leaf durable: Kubo's pinner does not sync /blocks
+// before it writes the pin. Its flushDagService looks for a DAG service
+// with `Sync() error`, and Kubo hands it one with `Sync(context.Context)
+// error`, so it does nothing (Kubo 0.43.1, boxo 0.43.0; a daemon counting
+// its /blocks syncs saw none during a `pin add`, and one at the end of an
+// `ipfs add`). So these writes must not skip the store's sync.
 func (s *prefetchSession) storeLeaves() {
 	for {
 		s.mu.Lock()
