@@ -96,6 +96,19 @@ func addFile(ctx context.Context, n *daemon.Node, data io.Reader, chunkSize int)
 
 // pinAdd is the timed fetch: a recursive `pin/add` of root on the fetcher.
 // It returns how long the RPC took.
+// cpuOf is the CPU the daemons have used so far, together.
+func cpuOf(nodes ...*daemon.Node) (time.Duration, error) {
+	var sum time.Duration
+	for _, n := range nodes {
+		c, err := n.CPUTime()
+		if err != nil {
+			return 0, fmt.Errorf("fetch: CPU time of %s: %w", n.Name, err)
+		}
+		sum += c
+	}
+	return sum, nil
+}
+
 func pinAdd(ctx context.Context, fetcher *daemon.Node, root string) (time.Duration, error) {
 	start := time.Now()
 	_, err := fetcher.RPC(ctx, "pin/add", url.Values{"arg": {root}, "recursive": {"true"}, "progress": {"false"}}, nil)

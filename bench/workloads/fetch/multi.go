@@ -53,7 +53,15 @@ func runW3(env *workload.Env, v workload.Variant) ([]workload.Figure, error) {
 
 	ctx, cancel := context.WithTimeout(env.Ctx, fetchTimeout(env))
 	defer cancel()
+	cpu0, err := cpuOf(c.nodes...)
+	if err != nil {
+		return nil, err
+	}
 	took, err := pinAdd(ctx, fetcher, roots[0])
+	if err != nil {
+		return nil, err
+	}
+	cpu1, err := cpuOf(c.nodes...)
 	if err != nil {
 		return nil, err
 	}
@@ -70,5 +78,6 @@ func runW3(env *workload.Env, v workload.Variant) ([]workload.Figure, error) {
 		{Name: "throughput", Unit: "MiB/s", Value: mibPerSec(size, took), HigherIsBetter: true},
 		{Name: "top provider's share", Unit: "%", Value: topShare(sp.Recv), Note: "33% is an even split"},
 		{Name: "duplicate blocks", Unit: "blocks", Value: float64(sp.DupBlocks)},
+		cpuFigure(cpu1 - cpu0),
 	}, nil
 }

@@ -14,6 +14,9 @@ type single struct {
 	took    time.Duration
 	dag     dagInfo
 	peakRSS uint64 // fetcher VmHWM, read right after the fetch
+	// cpu is what the provider and the fetcher used over the fetch,
+	// together (/proc/PID/stat, 10 ms ticks).
+	cpu time.Duration
 }
 
 // runSingle starts a provider and a fetcher, imports size random bytes on
@@ -39,7 +42,15 @@ func runSingle(env *workload.Env, v workload.Variant, id string, size int64, chu
 
 	ctx, cancel := context.WithTimeout(env.Ctx, fetchTimeout(env))
 	defer cancel()
+	cpu0, err := cpuOf(provider, fetcher)
+	if err != nil {
+		return single{}, err
+	}
 	took, err := pinAdd(ctx, fetcher, root)
+	if err != nil {
+		return single{}, err
+	}
+	cpu1, err := cpuOf(provider, fetcher)
 	if err != nil {
 		return single{}, err
 	}
@@ -52,7 +63,7 @@ func runSingle(env *workload.Env, v workload.Variant, id string, size int64, chu
 	}
 	env.Logf("add %s, fetch %s of %d blocks (%.1f MiB/s)", addTook.Round(time.Millisecond),
 		took.Round(time.Millisecond), dag.Blocks, mibPerSec(size, took))
-	return single{size: size, took: took, dag: dag, peakRSS: peak}, nil
+	return single{size: size, took: took, dag: dag, peakRSS: peak, cpu: cpu1 - cpu0}, nil
 }
 
 // runW1 is bulk: 256 MiB in 256 KiB chunks.
@@ -68,7 +79,16 @@ func runW1(env *workload.Env, v workload.Variant) ([]workload.Figure, error) {
 	return []workload.Figure{
 		{Name: "throughput", Unit: "MiB/s", Value: mibPerSec(r.size, r.took), HigherIsBetter: true},
 		{Name: "fetcher peak RSS", Unit: "MB", Value: megabytes(r.peakRSS)},
+		cpuFigure(r.cpu),
 	}, nil
+}
+
+// cpuFigure is the daemons' CPU over a fetch. On two shared cores a
+// CPU-bound fetch can gain over stock's at most what it saves in CPU; read
+// it against `go run ./bench/floor/cmd/floor` (docs/benchmarks.md, "The
+// floor").
+func cpuFigure(d time.Duration) workload.Figure {
+	return workload.Figure{Name: "daemons' CPU", Unit: "s", Value: d.Seconds(), Note: "provider(s) and fetcher over the fetch"}
 }
 
 // runW2 is small-blocks: 64 MiB in 16 KiB chunks.
@@ -85,5 +105,6 @@ func runW2(env *workload.Env, v workload.Variant) ([]workload.Figure, error) {
 		{Name: "block rate", Unit: "blocks/s", Value: float64(r.dag.Blocks) / r.took.Seconds(), HigherIsBetter: true},
 		{Name: "throughput", Unit: "MiB/s", Value: mibPerSec(r.size, r.took), HigherIsBetter: true},
 		{Name: "fetcher peak RSS", Unit: "MB", Value: megabytes(r.peakRSS)},
+		cpuFigure(r.cpu),
 	}, nil
 }
