@@ -333,17 +333,29 @@ func (d *Datastore) openSegment(id uint32, last bool) (*segment, error) {
 		}
 		// A crash between creating the file and writing its header.
 		gen = uint64(fi.ModTime().UnixNano()) | 1
-		if err := f.Truncate(0); err == nil {
-			_, err = f.WriteAt(segHeader(gen), 0)
-		}
-		if err != nil {
+		if err := rewriteSegHeader(f, gen); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("blocklog: rewrite header of %s: %w", p, err)
 		}
-		fi, _ = f.Stat()
+		if fi, err = f.Stat(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("blocklog: stat %s: %w", p, err)
+		}
 	}
 	s := &segment{id: id, gen: gen, path: p, f: f}
 	s.size.Store(fi.Size())
 	s.refs.Store(1)
 	return s, nil
+}
+
+// rewriteSegHeader empties f and writes a segment header of generation gen
+// at its start: the repair of an active segment whose header a crash cut
+// short. An error of either step is returned, so that recovery stops
+// rather than append records where the header belongs.
+func rewriteSegHeader(f *os.File, gen uint64) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := f.WriteAt(segHeader(gen), 0)
+	return err
 }
