@@ -22,8 +22,6 @@ type knobModel struct {
 	wins, losses [2]int
 	// mult is the current step multiplier, in [1, MaxStepMult].
 	mult float64
-	// settled counts trials in a row the model judged not worth making.
-	settled int
 }
 
 func (m *knobModel) add(x, y float64) {

@@ -126,7 +126,7 @@ func (s *SystemSource) sampleSystem(ctx context.Context, out *Sample) {
 		out.unknown(ReadSystemCPU, err)
 	} else {
 		t := ts[0]
-		all := t.Total()
+		all := cpuTotal(t)
 		bsy := all - t.Idle - t.Iowait
 		if s.haveLast && all > s.lastSysAll {
 			out.SystemCPU = min(1, max(0, (bsy-s.lastSysBsy)/(all-s.lastSysAll)))
@@ -241,4 +241,11 @@ func readCgroupValue(path string) (uint64, error) {
 		return 0, fmt.Errorf("%s: %q is not a number", path, t)
 	}
 	return v, nil
+}
+
+// cpuTotal is the CPU time /proc/stat counts in all: gopsutil's
+// TimesStat.Total is deprecated, and it adds guest time, which Linux
+// already counts in user (and guest_nice in nice), twice.
+func cpuTotal(t cpu.TimesStat) float64 {
+	return t.User + t.System + t.Idle + t.Nice + t.Iowait + t.Irq + t.Softirq + t.Steal
 }

@@ -73,14 +73,12 @@ func startAutoTune(n *core.IpfsNode, _, r *hlconfig.Config) error {
 			tuneLog.Infof("GOGC is set in the environment; the tuner leaves the GC target alone")
 		}
 	}
-	served, p99 := objectiveSources()
-	if served == nil {
-		served = bitswapBytesSent(n)
-	}
 	budget := uint64(r.Health.MemoryBudget.WithDefault(0))
 	obj, err := autotune.ThroughputObjective(autotune.ThroughputInputs{
-		Served:   served,
-		P99:      p99,
+		// No component of this plugin measures a p99 yet, so P99Limit
+		// has no effect (docs/tuning.md).
+		Served:   bitswapBytesSent(n),
+		P99:      nil,
 		P99Limit: c.P99Limit.WithDefault(500 * time.Millisecond),
 		Memory: func() (uint64, bool) {
 			m := currentMonitor()

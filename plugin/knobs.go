@@ -4,19 +4,16 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
-	"time"
 
 	"github.com/kubo-highload/highload/autotune"
 )
 
-// The tuner's inputs, registered by components. Components call these from
-// their start hook (order below 90, so before the tuner starts; the tuner
-// also re-reads the knob list every window).
+// The tuner's knobs, registered by components. Components call addKnobs
+// from their start hook (order below 90, so before the tuner starts; the
+// tuner also re-reads the knob list every window).
 var (
-	knobsMu      sync.Mutex
-	knobSources  []func() []autotune.Knob
-	servedSource func() float64
-	p99Source    func() (time.Duration, bool)
+	knobsMu     sync.Mutex
+	knobSources []func() []autotune.Knob
 )
 
 // addKnobs registers a source of live knobs for the tuner. f is called once
@@ -38,28 +35,6 @@ func registeredKnobs() []autotune.Knob {
 		out = append(out, f()...)
 	}
 	return out
-}
-
-// setServedSource replaces the objective's served counter (by default the
-// bytes Bitswap sent). f returns a monotonic count.
-func setServedSource(f func() float64) {
-	knobsMu.Lock()
-	defer knobsMu.Unlock()
-	servedSource = f
-}
-
-// setP99Source gives the objective a p99 latency (none by default, so the
-// latency constraint is off until a component reports one).
-func setP99Source(f func() (time.Duration, bool)) {
-	knobsMu.Lock()
-	defer knobsMu.Unlock()
-	p99Source = f
-}
-
-func objectiveSources() (func() float64, func() (time.Duration, bool)) {
-	knobsMu.Lock()
-	defer knobsMu.Unlock()
-	return servedSource, p99Source
 }
 
 // gogcKnob is the Go GC target: a real live setting of this process that

@@ -275,7 +275,6 @@ func TestPreallocPausesForLargeGroups(t *testing.T) {
 		i++
 	}
 	put(i, 2000) // a group after the switch wakes the preallocator
-	i++
 	waitPrealloc(t, d, 1<<20)
 	if d.Stats().ZeroFilledBytes <= st.ZeroFilledBytes {
 		t.Fatal("zero fill back on, but no zeros written")

@@ -137,7 +137,6 @@ func (d *Datastore) queryValues(ctx context.Context, q query.Query, keys []strin
 type batch struct {
 	d   *Datastore
 	ops []op
-	err error
 }
 
 // Batch returns a batch whose Commit is atomic: after a crash either all of
