@@ -177,7 +177,7 @@ func RunOps(ctx context.Context, store ds.Datastore, t *Trace, ops []Op, workers
 					ok, err := store.Has(ctx, key)
 					l.lat[OpHas] = append(l.lat[OpHas], time.Since(t0))
 					if err != nil {
-						fail(fmt.Errorf("Has %s: %w", key, err))
+						fail(fmt.Errorf("store.Has %s: %w", key, err))
 						return
 					}
 					if ok {
@@ -187,7 +187,7 @@ func RunOps(ctx context.Context, store ds.Datastore, t *Trace, ops []Op, workers
 					err := store.Put(ctx, key, vals.Value(uint64(op.Rank), size))
 					l.lat[OpPut] = append(l.lat[OpPut], time.Since(t0))
 					if err != nil {
-						fail(fmt.Errorf("Put %s: %w", key, err))
+						fail(fmt.Errorf("store.Put %s: %w", key, err))
 						return
 					}
 					l.found[OpPut]++
@@ -256,7 +256,7 @@ func RunPuts(ctx context.Context, store ds.Datastore, spec PutSpec, vals *Values
 				err := store.Put(ctx, key, vals.Value(i, size))
 				l.lat[OpPut] = append(l.lat[OpPut], time.Since(t0))
 				if err != nil {
-					errOnce.Do(func() { firstErr = fmt.Errorf("Put %s: %w", key, err) })
+					errOnce.Do(func() { firstErr = fmt.Errorf("store.Put %s: %w", key, err) })
 					stop.Store(true)
 					return
 				}
