@@ -88,6 +88,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSpec$$' -fuzztime $(FUZZTIME) ./datastore/tiered/
 	$(GO) test -run '^$$' -fuzz '^FuzzFrame$$' -fuzztime $(FUZZTIME) ./datastore/tiered/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) ./datastore/blocklog/
+	$(GO) test -run '^$$' -fuzz '^FuzzDagpbLinks$$' -fuzztime $(FUZZTIME) ./exchange/
 
 clean:
 	rm -rf $(BIN) build/from-source/work test/sharness/test-results "test/sharness/trash directory."*
