@@ -2,6 +2,8 @@ package blocklog
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"testing"
 )
 
@@ -49,5 +51,26 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		parseHint(b, 0, int64(len(b)))
 		parseSegHeader(b)
+
+		// The same bytes as the body of a hint file with a valid header
+		// and checksum, so that the entry checks are what is fuzzed: any
+		// entry it returns must name a whole record inside the segment.
+		size := int64(segHeaderSize) + int64(len(b))*64
+		h := make([]byte, hintHeaderSize, hintHeaderSize+len(b)+4)
+		copy(h, hintMagic)
+		h[4] = formatVersion
+		binary.LittleEndian.PutUint64(h[8:], 5)
+		binary.LittleEndian.PutUint64(h[16:], uint64(size))
+		h = append(h, b...)
+		h = binary.LittleEndian.AppendUint32(h, crc32.Checksum(h, castagnoli))
+		entries, err := parseHint(h, 5, size)
+		if err != nil {
+			return
+		}
+		for _, e := range entries {
+			if (e.kind != kindPut && e.kind != kindDelete) || e.off < segHeaderSize || e.off+int64(recordLen(len(e.key), e.vlen)) > size {
+				t.Fatalf("hint entry %+v outside a segment of %d bytes", e, size)
+			}
+		}
 	})
 }
