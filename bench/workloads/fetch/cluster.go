@@ -94,8 +94,6 @@ func addFile(ctx context.Context, n *daemon.Node, data io.Reader, chunkSize int)
 	return root, info, nil
 }
 
-// pinAdd is the timed fetch: a recursive `pin/add` of root on the fetcher.
-// It returns how long the RPC took.
 // cpuOf is the CPU the daemons have used so far, together.
 func cpuOf(nodes ...*daemon.Node) (time.Duration, error) {
 	var sum time.Duration
@@ -109,6 +107,8 @@ func cpuOf(nodes ...*daemon.Node) (time.Duration, error) {
 	return sum, nil
 }
 
+// pinAdd is the timed fetch: a recursive `pin/add` of root on the fetcher.
+// It returns how long the RPC took.
 func pinAdd(ctx context.Context, fetcher *daemon.Node, root string) (time.Duration, error) {
 	start := time.Now()
 	_, err := fetcher.RPC(ctx, "pin/add", url.Values{"arg": {root}, "recursive": {"true"}, "progress": {"false"}}, nil)

@@ -83,10 +83,10 @@ func runW1(env *workload.Env, v workload.Variant) ([]workload.Figure, error) {
 	}, nil
 }
 
-// cpuFigure is the daemons' CPU over a fetch. On two shared cores a
-// CPU-bound fetch can gain over stock's at most what it saves in CPU; read
-// it against `go run ./bench/floor/cmd/floor` (docs/benchmarks.md, "The
-// floor").
+// cpuFigure is the daemons' CPU over a fetch. Where both variants fill
+// the two shared cores (W1, W3) the throughput ratio is about its inverse;
+// read it against `go run ./bench/floor/cmd/floor` (docs/benchmarks.md,
+// "The floor").
 func cpuFigure(d time.Duration) workload.Figure {
 	return workload.Figure{Name: "daemons' CPU", Unit: "s", Value: d.Seconds(), Note: "provider(s) and fetcher over the fetch"}
 }
