@@ -52,7 +52,13 @@
 // runs, as the DAG reader does) and hands them to the
 // caller's GetBlock from memory: a DAG walk that asks 32 blocks at a time
 // becomes a walk with hundreds in flight, and each block is still fetched,
-// stored (by the caller's blockservice) and announced once.
+// stored (by the caller's blockservice) and announced once. With
+// [DirectWants] the prefetcher's wants skip boxo's session and its 20 ms
+// message cadence: each goes as a want-block straight to the peer that
+// sent its parent node, on a stream of its own, and the answers come back
+// through Bitswap's tracers (the client's notes who sent each node, the
+// server's, called last, delivers); a DONT_HAVE, a timeout or a failed
+// send hands the want back to boxo's session.
 //
 // What the policy cannot change: worker counts, message size, the
 // per-peer outstanding-bytes cap and the client's send delay are fixed when
@@ -60,6 +66,12 @@
 //
 //	p := exchange.New(exchange.DefaultConfig())
 //	defer p.Close()
+//	d := exchange.NewDirectWants()
 //	bs := bitswap.New(ctx, net, pf, bstore, bitswap.WithPeerBlockRequestFilter(p.Filter),
-//		bitswap.WithTaskComparator(p.Compare), bitswap.WithTracer(p))
+//		bitswap.WithTaskComparator(p.Compare),
+//		bitswap.WithClientOption(client.WithTracer(exchange.Tracers(p, d.Senders()))),
+//		bitswap.WithServerOption(server.WithTracer(exchange.SplitTracer(d, p))))
+//	d.Attach()
+//	d.Start(ctx, h)
+//	px := exchange.NewPrefetchExchange(bs, bstore, 256, d)
 package exchange

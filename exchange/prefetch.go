@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/boxo/ipld/merkledag"
 	blocks "github.com/ipfs/go-block-format"
 	cid "github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // maxSeen bounds the CIDs one prefetching session remembers; past it the
@@ -83,6 +84,8 @@ type PrefetchStats struct {
 	// Stored counts prefetched leaves written to the blockstore as they
 	// arrived, before the caller asked for them (see storeLeaves).
 	Stored uint64 `json:"stored"`
+	// Direct counts the wants sent past boxo's session (see [DirectWants]).
+	Direct DirectStats `json:"direct"`
 	// Bytes is what all sessions hold and have in flight now.
 	Bytes int64 `json:"bytes"`
 	// MaxBytes is the bound on Bytes ([PrefetchTotalBytes]).
@@ -94,6 +97,7 @@ type PrefetchStats struct {
 type link struct {
 	c    cid.Cid
 	size uint64
+	from peer.ID // the peer that sent the link's node, when known (see DirectWants)
 }
 
 // PrefetchExchange wraps a session exchange (Kubo's Bitswap) so that each
@@ -117,6 +121,9 @@ type PrefetchExchange struct {
 	bsexchange.SessionExchange
 	bs    blockstore.Blockstore
 	width int
+	// direct sends wants to the peer that sent their parent, past boxo's
+	// session (nil: every want goes through the inner session).
+	direct *DirectWants
 
 	requested, served, failed, unused, lookedAhead, stored atomic.Uint64
 	// bytes is what all sessions hold and have in flight (their cached
@@ -158,17 +165,21 @@ var _ bsexchange.SessionExchange = (*PrefetchExchange)(nil)
 // is consulted (Has) so that blocks already stored are not asked for, and
 // prefetched leaves are written to it; it must be the blockstore the
 // caller's blockservice reads.
-func NewPrefetchExchange(inner bsexchange.SessionExchange, bs blockstore.Blockstore, width int) bsexchange.SessionExchange {
+//
+// direct, when set, carries the wants whose parent node's sender is known
+// (see [DirectWants]); it must be the tracer of the inner exchange's
+// Bitswap, or its wants never end but by timing out.
+func NewPrefetchExchange(inner bsexchange.SessionExchange, bs blockstore.Blockstore, width int, direct *DirectWants) bsexchange.SessionExchange {
 	if width <= 0 || inner == nil || bs == nil {
 		return inner
 	}
-	return &PrefetchExchange{SessionExchange: inner, bs: bs, width: width}
+	return &PrefetchExchange{SessionExchange: inner, bs: bs, width: width, direct: direct}
 }
 
 // Stats returns the prefetcher's counters.
 func (p *PrefetchExchange) Stats() PrefetchStats {
 	return PrefetchStats{Width: p.width, Requested: p.requested.Load(), Served: p.served.Load(),
-		Failed: p.failed.Load(), Unused: p.unused.Load(), LookedAhead: p.lookedAhead.Load(), Stored: p.stored.Load(), Bytes: p.bytes.Load(), MaxBytes: PrefetchTotalBytes}
+		Failed: p.failed.Load(), Unused: p.unused.Load(), LookedAhead: p.lookedAhead.Load(), Stored: p.stored.Load(), Direct: p.direct.Stats(), Bytes: p.bytes.Load(), MaxBytes: PrefetchTotalBytes}
 }
 
 // NewSession returns a prefetching session over the inner exchange's.
@@ -183,6 +194,7 @@ func (p *PrefetchExchange) NewSession(ctx context.Context) bsexchange.Fetcher {
 // ahead is one CID asked for ahead of the caller.
 type ahead struct {
 	c       cid.Cid
+	from    peer.ID       // the peer to ask directly (see DirectWants), if known
 	look    bool          // asked for by the look-ahead, not claimed yet
 	guess   int64         // bytes expected, counted in flightBytes until it arrives
 	done    chan struct{} // closed when blk is set or the want ended without it
@@ -691,13 +703,14 @@ func (s *prefetchSession) links(b blocks.Block) (leaf bool) {
 	if len(nd.Links()) == 0 {
 		return true
 	}
+	from, _ := s.p.direct.sender(b.Cid())
 	var large, small []link
 	for _, l := range nd.Links() {
 		if !s.small(l.Size) {
-			large = append(large, link{c: l.Cid, size: l.Size})
+			large = append(large, link{c: l.Cid, size: l.Size, from: from})
 			continue
 		}
-		small = append(small, link{c: l.Cid, size: l.Size})
+		small = append(small, link{c: l.Cid, size: l.Size, from: from})
 	}
 	s.mu.Lock()
 	if len(small) > 0 {
@@ -984,7 +997,7 @@ func (s *prefetchSession) take() []*ahead {
 			break // wait for room; l stays first in line
 		}
 		pop()
-		e := &ahead{c: l.c, look: look, guess: g, done: make(chan struct{})}
+		e := &ahead{c: l.c, from: l.from, look: look, guess: g, done: make(chan struct{})}
 		if look {
 			s.lookLive++
 			lookRoom--
@@ -1051,6 +1064,7 @@ func (s *prefetchSession) drop() {
 		s.p.parents.CompareAndDelete(c, s)
 	}
 	s.unstored, s.groups = nil, nil
+	s.p.direct.dropOwner(s)
 }
 
 // fetch asks the inner session for the batch, less the CIDs the
@@ -1059,18 +1073,26 @@ func (s *prefetchSession) drop() {
 func (s *prefetchSession) fetch(batch []*ahead) {
 	entries := make(map[cid.Cid]*ahead, len(batch))
 	want := make([]cid.Cid, 0, len(batch))
+	var direct []*directWant
 	for _, e := range batch {
 		if has, err := s.p.bs.Has(s.ctx, e.c); err == nil && has {
 			s.arrive(e, nil, false)
 			continue
 		}
+		if e.from != "" && s.p.direct != nil {
+			direct = append(direct, &directWant{c: e.c, p: e.from, owner: s, deliver: s.deliverer(e)})
+			continue
+		}
 		entries[e.c] = e
 		want = append(want, e.c)
+	}
+	s.p.requested.Add(uint64(len(want) + len(direct)))
+	if len(direct) > 0 {
+		s.p.direct.want(direct)
 	}
 	if len(want) == 0 {
 		return
 	}
-	s.p.requested.Add(uint64(len(want)))
 	ch, err := s.inner.GetBlocks(s.ctx, want)
 	if err != nil {
 		for _, e := range entries {
@@ -1085,19 +1107,38 @@ func (s *prefetchSession) fetch(batch []*ahead) {
 				continue
 			}
 			delete(entries, b.Cid())
-			leaf := s.links(b)
-			if leaf {
-				e.wrote = make(chan struct{})
-			}
-			s.arrive(e, b, false)
-			if leaf {
-				s.queueWrite(e)
-			}
+			s.received(e, b)
 		}
 		for _, e := range entries {
 			s.arrive(e, nil, true)
 		}
 	}()
+}
+
+// received records b as e's block, queueing its links, and writes it
+// ahead if it is a leaf.
+func (s *prefetchSession) received(e *ahead, b blocks.Block) {
+	leaf := s.links(b)
+	if leaf {
+		e.wrote = make(chan struct{})
+	}
+	s.arrive(e, b, false)
+	if leaf {
+		s.queueWrite(e)
+	}
+}
+
+// deliverer returns the function a direct want of e ends through: with
+// its block, or without one (nil: a DONT_HAVE, a timeout or a failed
+// send), after which the caller asks the inner session itself.
+func (s *prefetchSession) deliverer(e *ahead) func(blocks.Block) {
+	return func(b blocks.Block) {
+		if b == nil {
+			s.arrive(e, nil, true)
+			return
+		}
+		s.received(e, b)
+	}
 }
 
 // queueWrite queues e, an arrived leaf, for storeLeaves, starting a writer

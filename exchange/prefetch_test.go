@@ -132,7 +132,7 @@ func twoLevels(tag string) (*memExchange, cid.Cid, *PrefetchExchange) {
 	m := newMem()
 	root := tree(m, 8, 2, tag)
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-	return m, root, NewPrefetchExchange(m, bs, 128).(*PrefetchExchange)
+	return m, root, NewPrefetchExchange(m, bs, 128, nil).(*PrefetchExchange)
 }
 
 func newMem() *memExchange {
@@ -143,7 +143,7 @@ func TestPrefetchServesTheWalkerEachBlockOnce(t *testing.T) {
 	m := newMem()
 	root := tree(m, 8, 3, "r") // 1 + 8 + 64 + 512 blocks
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-	px := NewPrefetchExchange(m, bs, 64).(*PrefetchExchange)
+	px := NewPrefetchExchange(m, bs, 64, nil).(*PrefetchExchange)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// The in-memory exchange answers at once, so a walker could outrun the
@@ -177,7 +177,7 @@ func TestPrefetchServesTheWalkerEachBlockOnce(t *testing.T) {
 	if has, _ := bs.Has(ctx, root); has {
 		t.Fatal("the prefetcher wrote to the blockstore")
 	}
-	if NewPrefetchExchange(m, bs, 0) != bsexchange.SessionExchange(m) {
+	if NewPrefetchExchange(m, bs, 0, nil) != bsexchange.SessionExchange(m) {
 		t.Fatal("width 0 must return the exchange unchanged")
 	}
 }
@@ -198,7 +198,7 @@ func TestPrefetchSkipsStoredBlocksAndSurvivesMissingOnes(t *testing.T) {
 	missing := sub.Links()[0].Cid
 	delete(m.blocks, missing)
 
-	px := NewPrefetchExchange(m, bs, 8).(*PrefetchExchange)
+	px := NewPrefetchExchange(m, bs, 8, nil).(*PrefetchExchange)
 	sess := px.NewSession(ctx)
 	if _, err := sess.GetBlock(ctx, root); err != nil {
 		t.Fatal(err)
@@ -369,7 +369,7 @@ func TestPrefetchWidthCountsTheCallersOwnWants(t *testing.T) {
 	leaves := []cid.Cid{nd.Links()[0].Cid, nd.Links()[1].Cid}
 	missing := blocks.NewBlock([]byte("nowhere")).Cid()
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-	px := NewPrefetchExchange(m, bs, 8).(*PrefetchExchange)
+	px := NewPrefetchExchange(m, bs, 8, nil).(*PrefetchExchange)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sess := px.NewSession(ctx).(*prefetchSession)
@@ -603,7 +603,7 @@ func largeSiblings(t *testing.T, ctx context.Context, n int) (*memExchange, []ci
 	m := newMem()
 	parent, leaves := leafParent(m, n)
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-	px := NewPrefetchExchange(m, bs, 256).(*PrefetchExchange)
+	px := NewPrefetchExchange(m, bs, 256, nil).(*PrefetchExchange)
 	f := px.NewSession(ctx)
 	if _, err := f.GetBlock(ctx, parent); err != nil {
 		t.Fatal(err)
@@ -747,7 +747,7 @@ func TestPrefetchReadAheadWaitsForTheRunsFirstBlock(t *testing.T) {
 	parent, leaves := leafParent(m, 30)
 	g := &gatedExchange{memExchange: m, release: make(chan struct{})}
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-	px := NewPrefetchExchange(g, bs, 256).(*PrefetchExchange)
+	px := NewPrefetchExchange(g, bs, 256, nil).(*PrefetchExchange)
 	f := px.NewSession(ctx)
 	if _, err := f.GetBlock(ctx, parent); err != nil {
 		t.Fatal(err)
@@ -807,7 +807,7 @@ func fourNodesExchange() (*memExchange, cid.Cid, []*merkledag.ProtoNode, *Prefet
 	m := newMem()
 	root, nodes := fourNodes(m)
 	bs := blockstore.NewBlockstore(dssync.MutexWrap(ds.NewMapDatastore()))
-	return m, root, nodes, NewPrefetchExchange(m, bs, 128).(*PrefetchExchange)
+	return m, root, nodes, NewPrefetchExchange(m, bs, 128, nil).(*PrefetchExchange)
 }
 
 func mustSum(s string) multihash.Multihash {
@@ -1091,7 +1091,7 @@ func leavesSession(t *testing.T, ctx context.Context, store blockstore.Blockstor
 	if wrap != nil {
 		inner = wrap(m)
 	}
-	px := NewPrefetchExchange(inner, store, 64).(*PrefetchExchange)
+	px := NewPrefetchExchange(inner, store, 64, nil).(*PrefetchExchange)
 	sess := px.NewSession(ctx).(*prefetchSession)
 	for _, c := range []cid.Cid{parent, leaves[0]} {
 		if _, err := sess.GetBlock(ctx, c); err != nil {

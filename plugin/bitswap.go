@@ -8,10 +8,14 @@ import (
 	"time"
 
 	"github.com/ipfs/boxo/bitswap"
+	"github.com/ipfs/boxo/bitswap/client"
+	"github.com/ipfs/boxo/bitswap/server"
+	"github.com/ipfs/boxo/bitswap/tracer"
 	"github.com/ipfs/boxo/blockstore"
 	bsexchange "github.com/ipfs/boxo/exchange"
 	kconfig "github.com/ipfs/kubo/config"
 	"github.com/ipfs/kubo/core"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/fx"
 
@@ -68,9 +72,16 @@ func init() {
 			if !r.Bitswap.Enabled.WithDefault(true) {
 				return nil, nil
 			}
-			opts := []fx.Option{fx.Decorate(bitswapDecorator(cfg.Bitswap, r.Bitswap))}
-			if w := r.Bitswap.Prefetch.WithDefault(defaultPrefetch); w > 0 {
-				opts = append(opts, fx.Decorate(prefetchDecorator(int(w))))
+			// One DirectWants per node: the Bitswap options make it a
+			// tracer, the prefetcher sends through it.
+			var direct *exchange.DirectWants
+			w := r.Bitswap.Prefetch.WithDefault(defaultPrefetch)
+			if w > 0 && r.Bitswap.PrefetchDirect.WithDefault(true) {
+				direct = exchange.NewDirectWants()
+			}
+			opts := []fx.Option{fx.Decorate(bitswapDecorator(cfg.Bitswap, r.Bitswap, direct))}
+			if w > 0 {
+				opts = append(opts, fx.Decorate(prefetchDecorator(int(w), direct)))
 			}
 			return opts, nil
 		},
@@ -103,19 +114,31 @@ type prefetchIn struct {
 	fx.In
 	Exchange   bsexchange.Interface
 	Blockstore blockstore.Blockstore
+	// Host and LC start the direct wants (none offline).
+	Host host.Host    `optional:"true"`
+	LC   fx.Lifecycle `optional:"true"`
 }
 
 // prefetchDecorator wraps Kubo's exchange so each fetch session asks for
 // links ahead of the walker. The exchange stays the same Bitswap underneath;
 // nd.Bitswap (which the bitswap commands use) is untouched. An exchange
 // without sessions (offline) is returned unchanged.
-func prefetchDecorator(width int) func(prefetchIn) bsexchange.Interface {
+func prefetchDecorator(width int, direct *exchange.DirectWants) func(prefetchIn) bsexchange.Interface {
 	return func(in prefetchIn) bsexchange.Interface {
 		sx, ok := in.Exchange.(bsexchange.SessionExchange)
 		if !ok {
 			return in.Exchange
 		}
-		px := exchange.NewPrefetchExchange(sx, in.Blockstore, width)
+		if direct.Attached() && in.Host != nil && in.LC != nil {
+			// Sends on a network of its own on the node's host; the
+			// replies come through Kubo's Bitswap, whose tracers it is.
+			ctx, cancel := context.WithCancel(context.Background())
+			in.LC.Append(fx.Hook{OnStop: func(context.Context) error { cancel(); return nil }})
+			direct.Start(ctx, in.Host)
+		} else {
+			direct = nil
+		}
+		px := exchange.NewPrefetchExchange(sx, in.Blockstore, width, direct)
 		if p, ok := px.(*exchange.PrefetchExchange); ok {
 			bsPrefetch.Store(p)
 		}
@@ -248,11 +271,12 @@ func bitswapOptions(c *hlconfig.BitswapConfig) ([]bitswap.Option, []string) {
 // exchange policy's filter, comparator and tracer. Later options win, and
 // decorating (rather than providing into the group) keeps the order stable:
 // dig shuffles undecorated group values.
-func bitswapDecorator(c, r *hlconfig.BitswapConfig) func(bitswapOptionsIn) (bitswapOptionsOut, error) {
+func bitswapDecorator(c, r *hlconfig.BitswapConfig, direct *exchange.DirectWants) func(bitswapOptionsIn) (bitswapOptionsOut, error) {
 	return func(in bitswapOptionsIn) (bitswapOptionsOut, error) {
 		ours, applied := bitswapOptions(c)
 		copts, capplied := bitswapClientOptions(c, r)
 		ours, applied = append(ours, copts...), append(applied, capplied...)
+		var polTracer tracer.Tracer
 		if r != nil && r.Adaptive.WithDefault(true) {
 			xc, extra, err := exchangeConfig(r)
 			if err != nil {
@@ -280,8 +304,25 @@ func bitswapDecorator(c, r *hlconfig.BitswapConfig) func(bitswapOptionsIn) (bits
 			hlstate.SetLive("bitswap", func() any { return withPrefetch(pol.Stats()) })
 			ours = append(ours,
 				bitswap.WithPeerBlockRequestFilter(pol.Filter),
-				bitswap.WithTaskComparator(pol.Compare),
-				bitswap.WithTracer(pol))
+				bitswap.WithTaskComparator(pol.Compare))
+			polTracer = pol
+		}
+		// Not bitswap.WithTracer: with it set, boxo replaces the server's
+		// tracer, and the direct wants must see each message at the end of
+		// the server's handling, after the client's duplicate count
+		// (exchange.SplitTracer). The client's tracer sees a message before
+		// the server's engine, as the policy needs; both see what they send.
+		serving := in.Cfg == nil || in.Cfg.Bitswap.ServerEnabled.WithDefault(kconfig.DefaultBitswapServerEnabled)
+		var recv, early tracer.Tracer
+		if direct != nil && serving {
+			recv, early = direct, direct.Senders()
+			direct.Attach()
+		}
+		if polTracer != nil || early != nil {
+			ours = append(ours, bitswap.WithClientOption(client.WithTracer(exchange.Tracers(polTracer, early))))
+		}
+		if polTracer != nil || recv != nil {
+			ours = append(ours, bitswap.WithServerOption(server.WithTracer(exchange.SplitTracer(recv, polTracer))))
 		}
 		// The detail lists static overrides only (the tests of the static
 		// caps read it); `ipfs stats highload bitswap` shows the policy.

@@ -42,7 +42,7 @@ func TestBitswapClientOptionsApplyResolvedNameWritten(t *testing.T) {
 
 func TestBitswapDecoratorAppliesClientDefaults(t *testing.T) {
 	cfg := parse(t, map[string]any{"Bitswap": map[string]any{"Adaptive": false}})
-	out, err := bitswapDecorator(cfg.Bitswap, cfg.Resolved().Bitswap)(bitswapOptionsIn{})
+	out, err := bitswapDecorator(cfg.Bitswap, cfg.Resolved().Bitswap, nil)(bitswapOptionsIn{})
 	if err != nil {
 		t.Fatal(err)
 	}

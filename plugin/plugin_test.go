@@ -51,7 +51,7 @@ func TestBitswapOptionsOnlyForSetKeys(t *testing.T) {
 func TestBitswapDecoratorAppendsAfterKubo(t *testing.T) {
 	hlstate.Reset()
 	cfg := parse(t, map[string]any{"Bitswap": map[string]any{"TaskWorkerCount": 16.0, "Adaptive": false}})
-	out, err := bitswapDecorator(cfg.Bitswap, cfg.Resolved().Bitswap)(bitswapOptionsIn{Opts: nil})
+	out, err := bitswapDecorator(cfg.Bitswap, cfg.Resolved().Bitswap, nil)(bitswapOptionsIn{Opts: nil})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,12 +72,12 @@ func TestBitswapDecoratorInstallsPolicy(t *testing.T) {
 	kc := &kconfig.Config{}
 	id, _ := peer.Decode(vip)
 	kc.Peering.Peers = []peer.AddrInfo{{ID: id}}
-	out, err := bitswapDecorator(cfg.Bitswap, cfg.Resolved().Bitswap)(bitswapOptionsIn{Cfg: kc})
+	out, err := bitswapDecorator(cfg.Bitswap, cfg.Resolved().Bitswap, nil)(bitswapOptionsIn{Cfg: kc})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out.Opts) != 4 {
-		t.Fatalf("want the client's DONT_HAVE setting, filter, comparator and tracer, got %d options", len(out.Opts))
+	if len(out.Opts) != 5 {
+		t.Fatalf("want the client's DONT_HAVE setting, filter, comparator, and the client's and the server's tracers, got %d options", len(out.Opts))
 	}
 	p := bsPolicy.Load()
 	if p == nil {
@@ -93,6 +93,35 @@ func TestBitswapDecoratorInstallsPolicy(t *testing.T) {
 	}
 	if f, ok := hlstate.Live("bitswap"); !ok || f() == nil {
 		t.Fatal("no live view in hlstate")
+	}
+}
+
+// The direct wants must see replies through the server's tracer, so a node
+// whose Bitswap server is off sends none (they would only time out).
+func TestBitswapDecoratorAttachesDirectWantsOnlyWithAServer(t *testing.T) {
+	for _, serving := range []bool{true, false} {
+		hlstate.Reset()
+		cfg := parse(t, map[string]any{"Bitswap": map[string]any{"Adaptive": false}})
+		kc := &kconfig.Config{}
+		kc.Bitswap.ServerEnabled = kconfig.False
+		if serving {
+			kc.Bitswap.ServerEnabled = kconfig.True
+		}
+		direct := exchange.NewDirectWants()
+		out, err := bitswapDecorator(cfg.Bitswap, cfg.Resolved().Bitswap, direct)(bitswapOptionsIn{Cfg: kc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if direct.Attached() != serving {
+			t.Fatalf("server enabled %v: direct wants attached %v", serving, direct.Attached())
+		}
+		want := 1 // the client's DONT_HAVE setting
+		if serving {
+			want += 2 // the client's tracer (senders) and the server's (replies)
+		}
+		if len(out.Opts) != want {
+			t.Fatalf("server enabled %v: %d options, want %d", serving, len(out.Opts), want)
+		}
 	}
 }
 

@@ -85,6 +85,10 @@ type BitswapConfig struct {
 	AbusiveHold *kconfig.OptionalDuration `json:",omitempty" default:"1s" range:"0s,1m" doc:"longest a wantlist of a non-priority peer with an open breaker or a full backlog waits before the server handles it; dropped if the breaker is still open after it (0s: off)"`
 	// Prefetch is the most wants each fetch session keeps in flight, the caller's own included, asking for dag-pb links ahead of the caller.
 	Prefetch *kconfig.OptionalInteger `json:",omitempty" default:"256" range:"0,1024" doc:"client: wants each fetch session keeps in flight (the walker's included) by asking for links to blocks of at most 64 KiB ahead of it, at most 8 MiB ahead per session and 64 MiB per node (0: off)"`
+	// PrefetchDirect sends the prefetcher's wants straight to the peer that
+	// sent their parent node, on a stream of their own, instead of through
+	// boxo's session and its 20 ms message cadence.
+	PrefetchDirect kconfig.Flag `default:"true" doc:"client: send prefetch wants as want-blocks straight to the peer that sent their parent node, without boxo's 20 ms message cadence (false: through boxo's session)"`
 	// SimulateDontHaveOnTimeout makes the client count a want-block a peer
 	// has not answered within the DONT_HAVE timeout as a DONT_HAVE (boxo's
 	// behaviour, off by default here); 16 in a row drop the peer from the

@@ -23,8 +23,9 @@ const prefetchFileSize = 16 << 20
 // TestPrefetchingFetch pins a small-block file on our daemon with the
 // prefetcher on, from a stock provider and from one of ours, and checks
 // that the DAG is complete and byte-identical, that the prefetcher served
-// the walker and looked ahead across nodes, that no block came twice, and
-// that Kubo's bitswap commands still answer.
+// the walker, looked ahead across nodes and sent its wants direct, that no
+// block came twice (nor was counted so), and that Kubo's bitswap commands
+// still answer.
 func TestPrefetchingFetch(t *testing.T) {
 	t.Parallel()
 	prefetchCfg := &config.Plugin{Config: map[string]any{"Bitswap": map[string]any{"Prefetch": 256}}}
@@ -44,6 +45,11 @@ func TestPrefetchingFetch(t *testing.T) {
 		st := policyStats(t, fetcher)
 		if st.Prefetch == nil || st.Prefetch.Width != 256 || st.Prefetch.Served == 0 || st.Prefetch.LookedAhead == 0 || st.Prefetch.Stored == 0 {
 			t.Fatalf("prefetch stats %+v: want width 256, blocks served to the walker, leaves stored ahead and nodes looked ahead at", st.Prefetch)
+		}
+		// The leaves' wants went straight to the provider (the node's
+		// sender), stock or ours, and every one was answered with its block.
+		if d := st.Prefetch.Direct; d.Blocks < 512 || d.Sent != d.Blocks || d.DontHaves != 0 || d.Timeouts != 0 || d.Failed != 0 {
+			t.Fatalf("direct wants %+v: want most of the 1,024 leaves sent direct and each answered with its block", d)
 		}
 		// The pin's session is over: nothing stays held or in flight
 		// for it, in the node's total (PrefetchTotalBytes).

@@ -34,6 +34,7 @@ Config.Bitswap.BreakerRamp="1s"
 Config.Bitswap.DisconnectAbusive=true
 Config.Bitswap.AbusiveHold="1s"
 Config.Bitswap.Prefetch=256
+Config.Bitswap.PrefetchDirect=true
 Config.Bitswap.SimulateDontHaveOnTimeout=false
 Config.Bitswap.DontHaveMinTimeout="50ms"
 Config.ConnMgr.Enabled=true

@@ -1,0 +1,550 @@
+package exchange
+
+import (
+	"context"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bsmsg "github.com/ipfs/boxo/bitswap/message"
+	pb "github.com/ipfs/boxo/bitswap/message/pb"
+	iface "github.com/ipfs/boxo/bitswap/network"
+	"github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/ipfs/boxo/bitswap/tracer"
+	blocks "github.com/ipfs/go-block-format"
+	cid "github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// DirectTimeout is how long a direct want waits for its block or a
+// DONT_HAVE before it ends without a block (and its session's caller asks
+// Bitswap's session for it, as for any prefetch want that failed).
+const DirectTimeout = 3 * time.Second
+
+// directFromMax bounds the dag-pb CIDs whose sender DirectWants remembers.
+const directFromMax = 1 << 14
+
+// DirectWants sends the prefetcher's wants as want-blocks straight to the
+// peer that sent the parent node, on a long-lived Bitswap stream of its
+// own, as soon as they are queued, instead of through boxo's session: a
+// boxo client sends a peer at most one message per 20 ms, and with the
+// prefetch width's wants all out the walk waited for the next round,
+// half-idle (docs/bitswap.md, "Sixteenth pass").
+//
+// The blocks and DONT_HAVEs come back through Kubo's Bitswap like any
+// other (its receiver decodes and hashes each block), and its tracer hands
+// them here ([DirectWants.MessageReceived]) before boxo's client, which
+// drops a block no session of its own wants (its counters still count
+// it). A want that gets a DONT_HAVE, or nothing within [DirectTimeout], or
+// whose message could not be sent, ends without a block, and the
+// session's caller then fetches the block through boxo itself; a want
+// still out when its session ends is cancelled at the peer.
+type DirectWants struct {
+	net iface.BitSwapNetwork
+	ctx context.Context
+
+	mu      sync.Mutex
+	waiting map[cid.Cid][]*directWant
+	peers   map[peer.ID]*directPeer
+	from    map[cid.Cid]peer.ID // the sender of recent dag-pb blocks
+	fromQ   []cid.Cid           // from's keys, oldest first
+	prio    int32
+
+	sent, blocks, dontHaves, timeouts, failed, messages atomic.Uint64
+	attached                                            atomic.Bool
+}
+
+// DirectStats counts what the direct wants did.
+type DirectStats struct {
+	// Sent counts want-blocks sent directly.
+	Sent uint64 `json:"sent"`
+	// Messages counts the messages that carried them (and cancels).
+	Messages uint64 `json:"messages"`
+	// Blocks counts the blocks that answered them.
+	Blocks uint64 `json:"blocks"`
+	// DontHaves counts the DONT_HAVEs that answered them.
+	DontHaves uint64 `json:"dontHaves"`
+	// Timeouts counts wants that got no answer within DirectTimeout.
+	Timeouts uint64 `json:"timeouts"`
+	// Failed counts wants whose message could not be sent.
+	Failed uint64 `json:"failed"`
+}
+
+type directWant struct {
+	c       cid.Cid
+	p       peer.ID
+	owner   *prefetchSession
+	at      time.Time
+	deliver func(b blocks.Block) // nil b: ended without a block
+}
+
+type directPeer struct {
+	id      peer.ID
+	wants   []*directWant
+	cancels []cid.Cid
+	sending bool
+	sender  iface.MessageSender
+	out     int       // wants waiting on the peer
+	used    time.Time // when a want was last sent or answered
+}
+
+// NewDirectWants returns direct wants that send nothing until Start; as a
+// tracer it notes the senders of dag-pb blocks from the first message.
+func NewDirectWants() *DirectWants {
+	return &DirectWants{waiting: map[cid.Cid][]*directWant{},
+		peers: map[peer.ID]*directPeer{}, from: map[cid.Cid]peer.ID{}, prio: math.MaxInt32}
+}
+
+// Start sends the wants from h until ctx ends, on a Bitswap network of
+// d's own on h that only sends: the replies come through the node's own
+// Bitswap, whose tracers d must be (see [SplitTracer]). Call it once,
+// before the first want.
+func (d *DirectWants) Start(ctx context.Context, h host.Host) {
+	// The network is never started, so it needs a connect-event manager
+	// of its own: bsnet marks a peer it failed to open a stream to as
+	// unresponsive there, and without one that is a nil dereference (a
+	// crash of the node on the first unreachable peer). This one has no
+	// listeners; Kubo's Bitswap keeps its own.
+	d.net = bsnet.NewFromIpfsHost(h, bsnet.WithConnectEventManager(iface.NewConnectEventManager()))
+	d.ctx = ctx
+	go d.expire()
+}
+
+// SplitTracer returns a tracer that passes received messages to recv and
+// sent ones to sent (either may be nil). boxo's Bitswap calls the tracer
+// given to its server at the end of the server's handling of each message,
+// after its client counted the blocks (and checked the blockstore for
+// duplicates), which is where [DirectWants] must see them: a leaf it
+// hands on is written ahead at once, and the client would count it as a
+// duplicate. The policy's tracer, which must see a message before the
+// server's engine, goes to the client (called first); see
+// plugin/bitswap.go.
+func SplitTracer(recv, sent tracer.Tracer) tracer.Tracer {
+	return splitTracer{recv, sent}
+}
+
+type splitTracer struct{ recv, sent tracer.Tracer }
+
+func (t splitTracer) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
+	if t.recv != nil {
+		t.recv.MessageReceived(p, m)
+	}
+}
+
+func (t splitTracer) MessageSent(p peer.ID, m bsmsg.BitSwapMessage) {
+	if t.sent != nil {
+		t.sent.MessageSent(p, m)
+	}
+}
+
+// Attach records that d is installed as the tracer of the node's
+// Bitswap server; until then Attached is false and the prefetcher must not
+// send through d.
+func (d *DirectWants) Attach() { d.attached.Store(true) }
+
+// Attached reports whether Attach was called.
+func (d *DirectWants) Attached() bool { return d != nil && d.attached.Load() }
+
+// Stats returns the counters (zero for nil).
+func (d *DirectWants) Stats() DirectStats {
+	if d == nil {
+		return DirectStats{}
+	}
+	return DirectStats{Sent: d.sent.Load(), Messages: d.messages.Load(), Blocks: d.blocks.Load(),
+		DontHaves: d.dontHaves.Load(), Timeouts: d.timeouts.Load(), Failed: d.failed.Load()}
+}
+
+// sender returns the peer that sent the dag-pb block c, if it was received
+// lately.
+func (d *DirectWants) sender(c cid.Cid) (peer.ID, bool) {
+	if d == nil {
+		return "", false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.from[c]
+	return p, ok
+}
+
+// cancelAtPeerLocked queues a cancel of w, which has ended, for its peer;
+// it returns the peer when a sender must be started for it.
+func (d *DirectWants) cancelAtPeerLocked(w *directWant) *directPeer {
+	dp := d.peers[w.p]
+	if dp == nil {
+		return nil
+	}
+	dp.cancels = append(dp.cancels, w.c)
+	if dp.sending {
+		return nil
+	}
+	dp.sending = true
+	return dp
+}
+
+// want sends a want-block for each of ws to its peer; each ends through
+// its deliver.
+func (d *DirectWants) want(ws []*directWant) {
+	now := time.Now()
+	d.mu.Lock()
+	var start []*directPeer
+	for _, w := range ws {
+		w.at = now
+		d.waiting[w.c] = append(d.waiting[w.c], w)
+		dp := d.peers[w.p]
+		if dp == nil {
+			dp = &directPeer{id: w.p}
+			d.peers[w.p] = dp
+		}
+		dp.wants = append(dp.wants, w)
+		dp.out++
+		dp.used = now
+		if !dp.sending {
+			dp.sending = true
+			start = append(start, dp)
+		}
+	}
+	d.mu.Unlock()
+	for _, dp := range start {
+		go d.send(dp)
+	}
+}
+
+// send writes dp's queued wants and cancels, all that queued up while the
+// previous message was written in one message, until none are left.
+func (d *DirectWants) send(dp *directPeer) {
+	for {
+		d.mu.Lock()
+		ws, cs := dp.wants, dp.cancels
+		dp.wants, dp.cancels = nil, nil
+		if len(ws) == 0 && len(cs) == 0 {
+			dp.sending = false
+			if dp.out == 0 && dp.sender == nil {
+				delete(d.peers, dp.id)
+			}
+			d.mu.Unlock()
+			return
+		}
+		msg := bsmsg.New(false)
+		n := 0
+		for _, w := range ws {
+			// Only wants still waiting (not ended or cancelled meanwhile).
+			if !d.isWaitingLocked(w) {
+				continue
+			}
+			d.prio--
+			if d.prio <= 0 {
+				d.prio = math.MaxInt32
+			}
+			msg.AddEntry(w.c, d.prio, pb.Message_Wantlist_Block, true)
+			n++
+		}
+		for _, c := range cs {
+			msg.Cancel(c)
+		}
+		s := dp.sender
+		d.mu.Unlock()
+		if msg.Empty() {
+			continue
+		}
+		err := d.sendMsg(dp, s, msg)
+		if err != nil {
+			d.fail(ws)
+			continue
+		}
+		d.sent.Add(uint64(n))
+		d.messages.Add(1)
+	}
+}
+
+// sendMsg writes msg on dp's stream, opening it first if needed; a failed
+// write resets the stream so the next message opens a new one.
+func (d *DirectWants) sendMsg(dp *directPeer, s iface.MessageSender, msg bsmsg.BitSwapMessage) error {
+	if s == nil {
+		var err error
+		s, err = d.net.NewMessageSender(d.ctx, dp.id, &iface.MessageSenderOpts{
+			MaxRetries: 1, SendTimeout: DirectTimeout, SendErrorBackoff: 50 * time.Millisecond})
+		if err != nil {
+			return err
+		}
+		d.mu.Lock()
+		dp.sender = s
+		d.mu.Unlock()
+	}
+	if err := s.SendMsg(d.ctx, msg); err != nil {
+		_ = s.Reset()
+		d.mu.Lock()
+		if dp.sender == s {
+			dp.sender = nil
+		}
+		d.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// fail ends ws that are still waiting without a block (their message was
+// not sent).
+func (d *DirectWants) fail(ws []*directWant) {
+	d.mu.Lock()
+	var ended []*directWant
+	for _, w := range ws {
+		if d.removeLocked(w) {
+			ended = append(ended, w)
+		}
+	}
+	d.mu.Unlock()
+	d.failed.Add(uint64(len(ended)))
+	for _, w := range ended {
+		w.deliver(nil)
+	}
+}
+
+func (d *DirectWants) isWaitingLocked(w *directWant) bool {
+	for _, x := range d.waiting[w.c] {
+		if x == w {
+			return true
+		}
+	}
+	return false
+}
+
+// removeLocked takes w off the waiting list; false when it was not on it.
+func (d *DirectWants) removeLocked(w *directWant) bool {
+	ws := d.waiting[w.c]
+	for i, x := range ws {
+		if x == w {
+			ws = append(ws[:i:i], ws[i+1:]...)
+			if len(ws) == 0 {
+				delete(d.waiting, w.c)
+			} else {
+				d.waiting[w.c] = ws
+			}
+			if dp := d.peers[w.p]; dp != nil {
+				dp.out--
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// dropOwner cancels at their peers the wants of owner (its session ended)
+// still waiting; they end without being delivered.
+func (d *DirectWants) dropOwner(owner *prefetchSession) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	var mine []*directWant
+	for _, ws := range d.waiting {
+		for _, w := range ws {
+			if w.owner == owner {
+				mine = append(mine, w)
+			}
+		}
+	}
+	var start []*directPeer
+	for _, w := range mine {
+		d.removeLocked(w)
+		if dp := d.cancelAtPeerLocked(w); dp != nil {
+			start = append(start, dp)
+		}
+	}
+	d.mu.Unlock()
+	for _, dp := range start {
+		go d.send(dp)
+	}
+}
+
+// MessageReceived implements boxo's tracer.Tracer: the blocks and
+// DONT_HAVEs of m answer the direct wants waiting on p.
+func (d *DirectWants) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
+	if m == nil {
+		return
+	}
+	blks := m.Blocks()
+	dont := m.DontHaves()
+	if len(blks) == 0 && len(dont) == 0 {
+		return
+	}
+	type delivery struct {
+		w *directWant
+		b blocks.Block
+	}
+	var out []delivery
+	var start []*directPeer
+	// A want answered by another peer than the one asked (the block came
+	// through boxo's session, say), or answered with a DONT_HAVE, is
+	// cancelled at the peer asked: its ledger keeps a want-block until
+	// then, and would send the block later.
+	cancel := func(w *directWant) {
+		if dp := d.cancelAtPeerLocked(w); dp != nil {
+			start = append(start, dp)
+		}
+	}
+	d.mu.Lock()
+	for _, b := range blks {
+		c := b.Cid()
+		ws := d.waiting[c]
+		if len(ws) == 0 {
+			continue
+		}
+		for _, w := range ws {
+			d.removeLocked(w)
+			if dp := d.peers[w.p]; dp != nil {
+				dp.used = time.Now()
+			}
+			if w.p != p {
+				cancel(w)
+			}
+			out = append(out, delivery{w, b})
+		}
+	}
+	nBlocks := len(out)
+	for _, c := range dont {
+		for _, w := range d.waiting[c] {
+			if w.p == p {
+				d.removeLocked(w)
+				cancel(w)
+				out = append(out, delivery{w, nil})
+			}
+		}
+	}
+	d.mu.Unlock()
+	for _, dp := range start {
+		go d.send(dp)
+	}
+	d.blocks.Add(uint64(nBlocks))
+	d.dontHaves.Add(uint64(len(out) - nBlocks))
+	for _, x := range out {
+		x.w.deliver(x.b)
+	}
+}
+
+// MessageSent implements boxo's tracer.Tracer; it does nothing.
+func (d *DirectWants) MessageSent(peer.ID, bsmsg.BitSwapMessage) {}
+
+// Senders returns the tracer that notes which peer sent each dag-pb block,
+// for its children's wants (see the prefetcher's links). It must see each
+// message before boxo's client hands the blocks to its sessions, so it
+// goes to the client's tracer, while d itself goes to the server's (see
+// [SplitTracer]).
+func (d *DirectWants) Senders() tracer.Tracer { return senders{d} }
+
+type senders struct{ d *DirectWants }
+
+func (t senders) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
+	if m == nil {
+		return
+	}
+	d := t.d
+	var locked bool
+	for _, b := range m.Blocks() {
+		c := b.Cid()
+		if c.Type() != cid.DagProtobuf {
+			continue
+		}
+		if !locked {
+			d.mu.Lock()
+			locked = true
+		}
+		if _, ok := d.from[c]; !ok {
+			d.fromQ = append(d.fromQ, c)
+			if len(d.fromQ) > directFromMax {
+				delete(d.from, d.fromQ[0])
+				d.fromQ = d.fromQ[1:]
+			}
+		}
+		d.from[c] = p
+	}
+	if locked {
+		d.mu.Unlock()
+	}
+}
+
+func (senders) MessageSent(peer.ID, bsmsg.BitSwapMessage) {}
+
+// Tracers returns a tracer that passes every message to each of ts in
+// turn, skipping nils.
+func Tracers(ts ...tracer.Tracer) tracer.Tracer {
+	var out multiTracer
+	for _, t := range ts {
+		if t != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+type multiTracer []tracer.Tracer
+
+func (t multiTracer) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
+	for _, x := range t {
+		x.MessageReceived(p, m)
+	}
+}
+
+func (t multiTracer) MessageSent(p peer.ID, m bsmsg.BitSwapMessage) {
+	for _, x := range t {
+		x.MessageSent(p, m)
+	}
+}
+
+// expire ends the wants that waited past DirectTimeout and cancels them
+// at their peers, until d's context ends.
+func (d *DirectWants) expire() {
+	t := time.NewTicker(DirectTimeout / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case now := <-t.C:
+			d.expireAt(now)
+		}
+	}
+}
+
+// expireAt ends the wants sent before now - DirectTimeout.
+func (d *DirectWants) expireAt(now time.Time) {
+	d.mu.Lock()
+	var ended []*directWant
+	var start []*directPeer
+	for _, ws := range d.waiting {
+		for _, w := range ws {
+			if now.Sub(w.at) < DirectTimeout {
+				continue
+			}
+			ended = append(ended, w)
+		}
+	}
+	for _, w := range ended {
+		d.removeLocked(w)
+		if dp := d.cancelAtPeerLocked(w); dp != nil {
+			start = append(start, dp)
+		}
+	}
+	// A peer with nothing waiting for a while gives its stream back.
+	var idle []iface.MessageSender
+	for id, dp := range d.peers {
+		if dp.out == 0 && !dp.sending && now.Sub(dp.used) >= DirectTimeout {
+			if dp.sender != nil {
+				idle = append(idle, dp.sender)
+			}
+			delete(d.peers, id)
+		}
+	}
+	d.mu.Unlock()
+	for _, s := range idle {
+		_ = s.Reset()
+	}
+	d.timeouts.Add(uint64(len(ended)))
+	for _, dp := range start {
+		go d.send(dp)
+	}
+	for _, w := range ended {
+		w.deliver(nil)
+	}
+}
