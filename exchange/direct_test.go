@@ -3,6 +3,7 @@ package exchange
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // These tests run real libp2p hosts on loopback and real boxo Bitswap
@@ -441,5 +444,39 @@ func TestDirectWantsAnsweredOtherwiseAreCancelledAtThePeerAsked(t *testing.T) {
 	}
 	if st := d.Stats(); st.DontHaves != 1 || st.Blocks != 1 {
 		t.Fatalf("direct stats %+v: want one DONT_HAVE and one block", st)
+	}
+}
+
+// The prefetcher's and the direct wants' counters reach Prometheus, and a
+// node without a prefetcher reports none of them.
+func TestPrefetchCollectorReportsTheDirectWants(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	var on bool
+	st := PrefetchStats{Requested: 10, Served: 7, Stored: 6, MaxBytes: PrefetchTotalBytes,
+		Direct: DirectStats{Sent: 9, Messages: 2, Blocks: 8, DontHaves: 1}}
+	if err := reg.Register(NewPrefetchCollector(func() (PrefetchStats, bool) { return st, on })); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 0 {
+		t.Fatalf("without a prefetcher: %d metrics, %v", n, err)
+	}
+	on = true
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %v", err, problems)
+	}
+	exp := `
+# HELP highload_bitswap_direct_wants_total Prefetch wants sent straight to the parent node's sender, by result: sent, block, dont_have, timeout, not_sent.
+# TYPE highload_bitswap_direct_wants_total counter
+highload_bitswap_direct_wants_total{result="block"} 8
+highload_bitswap_direct_wants_total{result="dont_have"} 1
+highload_bitswap_direct_wants_total{result="not_sent"} 0
+highload_bitswap_direct_wants_total{result="sent"} 9
+highload_bitswap_direct_wants_total{result="timeout"} 0
+# HELP highload_bitswap_direct_messages_total Messages that carried the direct wants and their cancels.
+# TYPE highload_bitswap_direct_messages_total counter
+highload_bitswap_direct_messages_total 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(exp), "highload_bitswap_direct_wants_total", "highload_bitswap_direct_messages_total"); err != nil {
+		t.Fatal(err)
 	}
 }

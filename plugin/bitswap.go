@@ -43,6 +43,15 @@ var bsCollector = exchange.NewCollector(func() exchange.Stats {
 	return exchange.Stats{}
 })
 
+// pfCollector reports whichever prefetcher bsPrefetch holds at scrape time
+// (nothing while there is none).
+var pfCollector = exchange.NewPrefetchCollector(func() (exchange.PrefetchStats, bool) {
+	if p := bsPrefetch.Load(); p != nil {
+		return p.Stats(), true
+	}
+	return exchange.PrefetchStats{}, false
+})
+
 // BitswapLive returns the adaptive policy's stats for
 // `ipfs stats highload bitswap`, or false when no policy runs.
 func BitswapLive() (exchange.Stats, bool) {
@@ -86,6 +95,11 @@ func init() {
 			return opts, nil
 		},
 		start: func(n *core.IpfsNode, _, r *hlconfig.Config) error {
+			if r.Metrics.Enabled.WithDefault(true) {
+				if err := registerCollector(pfCollector); err != nil {
+					return err
+				}
+			}
 			p := bsPolicy.Load()
 			if p == nil || !n.IsOnline {
 				return nil

@@ -51,6 +51,11 @@ func TestPrefetchingFetch(t *testing.T) {
 		if d := st.Prefetch.Direct; d.Blocks < 512 || d.Sent != d.Blocks || d.DontHaves != 0 || d.Timeouts != 0 || d.Failed != 0 {
 			t.Fatalf("direct wants %+v: want most of the 1,024 leaves sent direct and each answered with its block", d)
 		}
+		// The same counts reach Prometheus.
+		blocksLine := fmt.Sprintf(`highload_bitswap_direct_wants_total{result="block"} %d`, st.Prefetch.Direct.Blocks)
+		if m := withPrefix(metrics(t, fetcher), `highload_bitswap_direct_wants_total{result="block"}`); len(m) != 1 || m[0] != blocksLine {
+			t.Fatalf("metrics %q, want %q", m, blocksLine)
+		}
 		// The pin's session is over: nothing stays held or in flight
 		// for it, in the node's total (PrefetchTotalBytes).
 		if err := waitFor(10*time.Second, func() (bool, string) {
