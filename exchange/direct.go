@@ -52,6 +52,12 @@ type DirectWants struct {
 	fromQ   []cid.Cid           // from's keys, oldest first
 	prio    int32
 
+	// received is told of the blocks the direct wants got, as boxo's
+	// client tells its server of the blocks its sessions wanted (the
+	// server's ledger counts the bytes each peer sent us, which `ipfs
+	// bitswap ledger` shows); nil: nobody.
+	received atomic.Pointer[func(peer.ID, []blocks.Block)]
+
 	sent, blocks, dontHaves, timeouts, failed, messages atomic.Uint64
 	attached                                            atomic.Bool
 }
@@ -96,6 +102,11 @@ func NewDirectWants() *DirectWants {
 	return &DirectWants{waiting: map[cid.Cid][]*directWant{},
 		peers: map[peer.ID]*directPeer{}, from: map[cid.Cid]peer.ID{}, prio: math.MaxInt32}
 }
+
+// OnReceived sets f to be told of the blocks each peer answered direct
+// wants with: Bitswap's Server.ReceivedBlocks, which boxo's client calls
+// only for blocks its own sessions wanted.
+func (d *DirectWants) OnReceived(f func(peer.ID, []blocks.Block)) { d.received.Store(&f) }
 
 // Start sends the wants from h until ctx ends, on a Bitswap network of
 // d's own on h that only sends: the replies come through the node's own
@@ -415,6 +426,17 @@ func (d *DirectWants) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
 	d.mu.Unlock()
 	for _, dp := range start {
 		go d.send(dp)
+	}
+	if f := d.received.Load(); nBlocks > 0 && f != nil {
+		got := make([]blocks.Block, 0, nBlocks)
+		seen := map[cid.Cid]bool{}
+		for _, x := range out[:nBlocks] {
+			if c := x.b.Cid(); !seen[c] {
+				seen[c] = true
+				got = append(got, x.b)
+			}
+		}
+		(*f)(p, got)
 	}
 	d.blocks.Add(uint64(nBlocks))
 	d.dontHaves.Add(uint64(len(out) - nBlocks))

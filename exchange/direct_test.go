@@ -67,6 +67,7 @@ func fetcherNode(t *testing.T, ctx context.Context, bs blockstore.Blockstore) (h
 		bitswap.WithServerOption(server.WithTracer(SplitTracer(d, nil))))
 	t.Cleanup(func() { b.Close() })
 	d.Attach()
+	d.OnReceived(b.Server.ReceivedBlocks)
 	d.Start(ctx, h)
 	return h, b, d
 }
@@ -195,6 +196,11 @@ func TestDirectWantsFetchAWholeDagFromARealProvider(t *testing.T) {
 	// duplicate check: the server's tracer runs last).
 	if bst.BlocksReceived != uint64(1+4+4*64) || bst.DupBlksReceived != 0 {
 		t.Fatalf("bitswap stat: %d blocks received, %d duplicates; want %d and 0", bst.BlocksReceived, bst.DupBlksReceived, 1+4+4*64)
+	}
+	// The server's ledger counts what the direct wants brought, as it
+	// does for the blocks boxo's sessions wanted (`ipfs bitswap ledger`).
+	if r := fb.LedgerForPeer(ph.ID()); r == nil || r.Recv < uint64(4*64*1024) {
+		t.Fatalf("ledger for the provider %+v: want at least the %d bytes of the leaves received", r, 4*64*1024)
 	}
 	if ps := px.Stats(); ps.Direct != st {
 		t.Fatalf("prefetch stats carry direct %+v, want %+v", ps.Direct, st)

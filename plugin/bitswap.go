@@ -128,9 +128,11 @@ type prefetchIn struct {
 	fx.In
 	Exchange   bsexchange.Interface
 	Blockstore blockstore.Blockstore
-	// Host and LC start the direct wants (none offline).
-	Host host.Host    `optional:"true"`
-	LC   fx.Lifecycle `optional:"true"`
+	// Host and LC start the direct wants (none offline); Bitswap's server
+	// counts the bytes they bring in its ledger.
+	Host    host.Host        `optional:"true"`
+	LC      fx.Lifecycle     `optional:"true"`
+	Bitswap *bitswap.Bitswap `optional:"true"`
 }
 
 // prefetchDecorator wraps Kubo's exchange so each fetch session asks for
@@ -148,6 +150,9 @@ func prefetchDecorator(width int, direct *exchange.DirectWants) func(prefetchIn)
 			// replies come through Kubo's Bitswap, whose tracers it is.
 			ctx, cancel := context.WithCancel(context.Background())
 			in.LC.Append(fx.Hook{OnStop: func(context.Context) error { cancel(); return nil }})
+			if in.Bitswap != nil && in.Bitswap.Server != nil {
+				direct.OnReceived(in.Bitswap.Server.ReceivedBlocks)
+			}
 			direct.Start(ctx, in.Host)
 		} else {
 			direct = nil
