@@ -76,6 +76,9 @@ type DirectStats struct {
 	Timeouts uint64 `json:"timeouts"`
 	// Failed counts wants whose message could not be sent.
 	Failed uint64 `json:"failed"`
+	// Waiting is the direct wants out now. boxo's wantlist (`ipfs bitswap
+	// wantlist`) does not list them.
+	Waiting int `json:"waiting"`
 }
 
 type directWant struct {
@@ -163,8 +166,14 @@ func (d *DirectWants) Stats() DirectStats {
 	if d == nil {
 		return DirectStats{}
 	}
+	d.mu.Lock()
+	waiting := 0
+	for _, ws := range d.waiting {
+		waiting += len(ws)
+	}
+	d.mu.Unlock()
 	return DirectStats{Sent: d.sent.Load(), Messages: d.messages.Load(), Blocks: d.blocks.Load(),
-		DontHaves: d.dontHaves.Load(), Timeouts: d.timeouts.Load(), Failed: d.failed.Load()}
+		DontHaves: d.dontHaves.Load(), Timeouts: d.timeouts.Load(), Failed: d.failed.Load(), Waiting: waiting}
 }
 
 // sender returns the peer that sent the dag-pb block c, if it was received

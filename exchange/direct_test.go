@@ -317,6 +317,9 @@ func TestDirectWantsTimeOutAndCancelAtAPeerThatDoesNotAnswer(t *testing.T) {
 		t.Fatal("the want ended before its timeout")
 	default:
 	}
+	if w := d.Stats().Waiting; w != 1 {
+		t.Fatalf("%d wants out, want 1", w)
+	}
 	d.expireAt(time.Now().Add(DirectTimeout))
 	select {
 	case b := <-ended:
@@ -329,7 +332,7 @@ func TestDirectWantsTimeOutAndCancelAtAPeerThatDoesNotAnswer(t *testing.T) {
 	if err := pollFor(10*time.Second, func() bool { _, cs := silent.entries(); return cs[c] }); err != nil {
 		t.Fatalf("the timed-out want was not cancelled at the peer: %v", err)
 	}
-	if st := d.Stats(); st.Timeouts != 1 || st.Sent != 1 || st.Blocks != 0 {
+	if st := d.Stats(); st.Timeouts != 1 || st.Sent != 1 || st.Blocks != 0 || st.Waiting != 0 {
 		t.Fatalf("direct stats %+v: want one sent, one timed out", st)
 	}
 	// A late answer finds nothing waiting.

@@ -15,6 +15,8 @@ var (
 		[]string{"result"}, nil)
 	directMsgsDesc = prometheus.NewDesc("highload_bitswap_direct_messages_total",
 		"Messages that carried the direct wants and their cancels.", nil, nil)
+	directWaitDesc = prometheus.NewDesc("highload_bitswap_direct_wants_waiting",
+		"Direct wants out now (boxo's wantlist does not list them).", nil, nil)
 )
 
 // PrefetchCollector reports a prefetching exchange's [PrefetchStats] as
@@ -32,7 +34,7 @@ func NewPrefetchCollector(stats func() (PrefetchStats, bool)) *PrefetchCollector
 
 // Describe sends the collector's descriptors.
 func (c *PrefetchCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{pfWantsDesc, pfBytesDesc, pfMaxBytesDesc, directWantsDesc, directMsgsDesc} {
+	for _, d := range []*prometheus.Desc{pfWantsDesc, pfBytesDesc, pfMaxBytesDesc, directWantsDesc, directMsgsDesc, directWaitDesc} {
 		ch <- d
 	}
 }
@@ -60,4 +62,5 @@ func (c *PrefetchCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(directWantsDesc, cnt, float64(r.v), r.name)
 	}
 	ch <- prometheus.MustNewConstMetric(directMsgsDesc, cnt, float64(d.Messages))
+	ch <- prometheus.MustNewConstMetric(directWaitDesc, g, float64(d.Waiting))
 }

@@ -64,8 +64,8 @@ func TestPrefetchingFetch(t *testing.T) {
 			if err := json.Unmarshal(res.Stdout.Bytes(), &now); err != nil || now.Prefetch == nil {
 				return false, fmt.Sprintf("stats: %v", err)
 			}
-			return now.Prefetch.Bytes == 0 && now.Prefetch.MaxBytes > 0,
-				fmt.Sprintf("prefetch bytes %d of %d after the pin", now.Prefetch.Bytes, now.Prefetch.MaxBytes)
+			return now.Prefetch.Bytes == 0 && now.Prefetch.MaxBytes > 0 && now.Prefetch.Direct.Waiting == 0,
+				fmt.Sprintf("prefetch bytes %d of %d, %d direct wants out after the pin", now.Prefetch.Bytes, now.Prefetch.MaxBytes, now.Prefetch.Direct.Waiting)
 		}); err != nil {
 			t.Fatal(err)
 		}
