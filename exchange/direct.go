@@ -34,10 +34,13 @@ const directFromMax = 1 << 14
 // half-idle (docs/bitswap.md, "Sixteenth pass").
 //
 // The blocks and DONT_HAVEs come back through Kubo's Bitswap like any
-// other (its receiver decodes and hashes each block), and its tracer hands
-// them here ([DirectWants.MessageReceived]) before boxo's client, which
-// drops a block no session of its own wants (its counters still count
-// it). A want that gets a DONT_HAVE, or nothing within [DirectTimeout], or
+// other (its receiver decodes and hashes each block). boxo's client counts
+// each block and drops it, as no session of its own wants it; then the
+// server's tracer hands the message here ([DirectWants.MessageReceived]),
+// and d tells the server of the blocks for its ledger ([DirectWants.OnReceived]).
+// The client's tracer ([DirectWants.Senders]) notes, before the client
+// hands blocks to its sessions, which peer sent each dag-pb node: its
+// links' wants go to that peer. A want that gets a DONT_HAVE, or nothing within [DirectTimeout], or
 // whose message could not be sent, ends without a block, and the
 // session's caller then fetches the block through boxo itself; a want
 // still out when its session ends is cancelled at the peer.
