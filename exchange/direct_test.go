@@ -299,12 +299,20 @@ func newSilentPeer(t *testing.T) (host.Host, *silentPeer) {
 	return h, s
 }
 
+// fetcherBesideASilentPeer starts a fetcher node (see fetcherNode) over an
+// empty store, connected to a silent peer.
+func fetcherBesideASilentPeer(t *testing.T, ctx context.Context) (host.Host, *silentPeer, *bitswap.Bitswap, *DirectWants) {
+	t.Helper()
+	sh, silent := newSilentPeer(t)
+	fh, fb, d := fetcherNode(t, ctx, newStore())
+	connectHosts(t, fh, sh)
+	return sh, silent, fb, d
+}
+
 func TestDirectWantsTimeOutAndCancelAtAPeerThatDoesNotAnswer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sh, silent := newSilentPeer(t)
-	fh, _, d := fetcherNode(t, ctx, newStore())
-	connectHosts(t, fh, sh)
+	sh, silent, _, d := fetcherBesideASilentPeer(t, ctx)
 
 	c := blocks.NewBlock([]byte("never answered")).Cid()
 	ended := make(chan blocks.Block, 1)
@@ -353,9 +361,7 @@ func blockMsg(b blocks.Block) bsmsg.BitSwapMessage {
 func TestDirectWantsOfAnEndedSessionAreCancelledAtThePeer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sh, silent := newSilentPeer(t)
-	fh, fb, d := fetcherNode(t, ctx, newStore())
-	connectHosts(t, fh, sh)
+	sh, silent, fb, d := fetcherBesideASilentPeer(t, ctx)
 	px := NewPrefetchExchange(fb, newStore(), 64, d).(*PrefetchExchange)
 
 	sctx, scancel := context.WithCancel(ctx)
@@ -422,9 +428,7 @@ var _ iface.Receiver = (*silentPeer)(nil)
 func TestDirectWantsAnsweredOtherwiseAreCancelledAtThePeerAsked(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sh, silent := newSilentPeer(t)
-	fh, _, d := fetcherNode(t, ctx, newStore())
-	connectHosts(t, fh, sh)
+	sh, silent, _, d := fetcherBesideASilentPeer(t, ctx)
 
 	dont := blocks.NewBlock([]byte("the peer has not got it")).Cid()
 	other := blocks.NewBlock([]byte("another peer sends it"))
