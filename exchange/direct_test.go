@@ -221,20 +221,11 @@ func TestDirectWantsFallBackToBoxoOnDontHave(t *testing.T) {
 	missing := map[cid.Cid]bool{}
 	for _, b := range leaves[0][24:] {
 		missing[b.Cid()] = true
-		if err := other.Put(ctx, b); err != nil {
-			t.Fatal(err)
-		}
+		copyBlock(t, full, other, b.Cid())
 	}
 	for k := range ch {
-		if missing[k] {
-			continue
-		}
-		b, err := full.Get(ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := partial.Put(ctx, b); err != nil {
-			t.Fatal(err)
+		if !missing[k] {
+			copyBlock(t, full, partial, k)
 		}
 	}
 	ph := providerNode(t, ctx, partial)

@@ -137,6 +137,11 @@ type PrefetchExchange struct {
 	// 6 of 8 `pin add`s (docs/bitswap.md, "The stall against stock
 	// providers").
 	flight atomic.Int64
+	// recent holds the nodes the sessions' callers fetched lately, for
+	// other sessions that descend into them (see prefetchSession.adopt).
+	recent recentNodes
+	// sessions numbers the sessions (prefetchSession.id).
+	sessions atomic.Uint64
 	// parents maps the CID of a node whose small links a session parked
 	// (cid.Cid to *prefetchSession) until the node is stored: see
 	// NotifyNewBlocks.
@@ -161,6 +166,20 @@ func (p *PrefetchExchange) NotifyNewBlocks(ctx context.Context, blks ...blocks.B
 
 var _ bsexchange.SessionExchange = (*PrefetchExchange)(nil)
 
+// GetBlock fetches c outside any session, as Kubo resolves a path's root
+// before `pin add` walks from it in a session; a dag-pb node fetched so
+// is noted for the sessions that descend into it next (see
+// prefetchSession.adopt).
+func (p *PrefetchExchange) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	b, err := p.SessionExchange.GetBlock(ctx, c)
+	if err == nil && p.direct != nil {
+		if leaf, small, large := splitLinks(b, p.direct, 16<<10); !leaf {
+			p.recent.note(b.Cid(), 0, small, large)
+		}
+	}
+	return b, err
+}
+
 // NewPrefetchExchange wraps inner; width <= 0 returns inner unchanged. bs
 // is consulted (Has) so that blocks already stored are not asked for, and
 // prefetched leaves are written to it; it must be the blockstore the
@@ -184,7 +203,7 @@ func (p *PrefetchExchange) Stats() PrefetchStats {
 
 // NewSession returns a prefetching session over the inner exchange's.
 func (p *PrefetchExchange) NewSession(ctx context.Context) bsexchange.Fetcher {
-	s := &prefetchSession{p: p, inner: p.SessionExchange.NewSession(ctx), ctx: ctx,
+	s := &prefetchSession{p: p, id: p.sessions.Add(1), inner: p.SessionExchange.NewSession(ctx), ctx: ctx,
 		signal: make(chan struct{}, 1), room: make(chan struct{}, 1),
 		seen: map[cid.Cid]bool{}, ahead: map[cid.Cid]*ahead{}}
 	go s.run()
@@ -209,6 +228,7 @@ type ahead struct {
 
 type prefetchSession struct {
 	p      *PrefetchExchange
+	id     uint64 // unique among p's sessions
 	inner  bsexchange.Fetcher
 	ctx    context.Context
 	signal chan struct{} // links were queued
@@ -260,6 +280,10 @@ type prefetchSession struct {
 	// (see storeLeaves); writing is set while a writer runs.
 	writeQ  []*ahead
 	writing bool
+	// adopted holds the parents whose links adopt took over; adoptMu
+	// makes each adoption one step for the caller's concurrent walkers.
+	adopted map[cid.Cid]bool
+	adoptMu sync.Mutex
 }
 
 // linkGroup is one node's small links, parked until the caller asks for
@@ -279,6 +303,7 @@ type sibling struct {
 // GetBlock returns c from what was fetched ahead, waiting for it if it is
 // in flight, or fetches it through the inner session; its links are queued.
 func (s *prefetchSession) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	from := s.adopt(c)
 	s.mu.Lock()
 	s.forgetSibsLocked(c)
 	s.mu.Unlock()
@@ -300,11 +325,17 @@ func (s *prefetchSession) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block
 	} else if b := s.writtenAhead(ctx, c, queued); b != nil {
 		return b, nil
 	}
+	if from != "" {
+		if b := s.getDirect(ctx, c, from); b != nil {
+			s.ownLinks(b)
+			return b, nil
+		}
+	}
 	s.ownWants(1)
 	b, err := s.inner.GetBlock(ctx, c)
 	s.ownWants(-1)
 	if err == nil {
-		s.links(b)
+		s.ownLinks(b)
 	}
 	return b, err
 }
@@ -362,6 +393,7 @@ func (s *prefetchSession) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan b
 	var rest []cid.Cid
 	var written []blocks.Block
 	for _, c := range cs {
+		s.adopt(c)
 		e, queued := s.claimQueued(c)
 		switch {
 		case e != nil:
@@ -418,7 +450,7 @@ func (s *prefetchSession) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan b
 	if in != nil {
 		wg.Go(func() {
 			for b := range in {
-				s.links(b)
+				s.ownLinks(b)
 				if !send(b) {
 					return
 				}
@@ -457,7 +489,7 @@ func (s *prefetchSession) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan b
 			}
 			ch = s.countOwn(ctx, ch, len(missed))
 			for b := range ch {
-				s.links(b)
+				s.ownLinks(b)
 				if !send(b) {
 					return
 				}
@@ -607,18 +639,6 @@ func (s *prefetchSession) mark(c cid.Cid) bool {
 	return true
 }
 
-// small reports whether a link naming size bytes (0: unknown, taken as the
-// average block so far) is worth asking for ahead: at most
-// [PrefetchMaxBlock].
-func (s *prefetchSession) small(size uint64) bool {
-	if size == 0 {
-		s.mu.Lock()
-		size = uint64(s.avgLocked())
-		s.mu.Unlock()
-	}
-	return size <= PrefetchMaxBlock
-}
-
 // readAheadRuns is how many runs a sequential reader's read-ahead keeps
 // asked for past the run it is reading. One run held W10 (`cat` of 256 KiB
 // leaves, runs of 10) at 115-116 MiB/s in every round: a run of 2.5 MiB per
@@ -685,6 +705,25 @@ func (s *prefetchSession) forgetSibsLocked(cs ...cid.Cid) {
 // their siblings for readAhead. It reports whether b is a leaf: a raw
 // block, or a dag-pb node without links.
 func (s *prefetchSession) links(b blocks.Block) (leaf bool) {
+	leaf, small, large := s.parse(b)
+	s.park(b.Cid(), small, large, false)
+	return leaf
+}
+
+// ownLinks is links for a block the caller fetched with its own want, and
+// notes the node for other sessions of this node (see adopt).
+func (s *prefetchSession) ownLinks(b blocks.Block) {
+	leaf, small, large := s.parse(b)
+	s.park(b.Cid(), small, large, false)
+	if !leaf {
+		s.p.recent.note(b.Cid(), s.id, small, large)
+	}
+}
+
+// parse splits the links of b with splitLinks, taking a link of unknown
+// size as the session's average block. Every block counts for the slow
+// start of the width.
+func (s *prefetchSession) parse(b blocks.Block) (leaf bool, small, large []link) {
 	// Every block counts for the slow start, raw leaves too: counting only
 	// the dag-pb nodes held a file of small raw leaves at 32 + its few
 	// inner nodes (81 wants for 128 MiB of 16 KiB leaves, whatever the
@@ -692,38 +731,60 @@ func (s *prefetchSession) links(b blocks.Block) (leaf bool) {
 	// (docs/bitswap.md, "Ninth pass").
 	s.mu.Lock()
 	s.got++
+	avg := s.avgLocked()
 	s.mu.Unlock()
+	return splitLinks(b, s.p.direct, avg)
+}
+
+// splitLinks splits the links of b, a dag-pb node, into those that name
+// small blocks (see [PrefetchMaxBlock]; a link of unknown size is taken
+// as avg bytes) and the others, each with the peer that sent b when
+// direct knows it. leaf reports whether b is a leaf: a raw block, or a
+// dag-pb node without links.
+func splitLinks(b blocks.Block, direct *DirectWants, avg int64) (leaf bool, small, large []link) {
 	if b.Cid().Type() != cid.DagProtobuf {
-		return b.Cid().Type() == cid.Raw
+		return b.Cid().Type() == cid.Raw, nil, nil
 	}
 	nd, err := merkledag.DecodeProtobuf(b.RawData())
 	if err != nil {
-		return false
+		return false, nil, nil
 	}
 	if len(nd.Links()) == 0 {
-		return true
+		return true, nil, nil
 	}
-	from, _ := s.p.direct.sender(b.Cid())
-	var large, small []link
+	from, _ := direct.sender(b.Cid())
 	for _, l := range nd.Links() {
-		if !s.small(l.Size) {
+		size := l.Size
+		if size == 0 {
+			size = uint64(avg)
+		}
+		if size > PrefetchMaxBlock {
 			large = append(large, link{c: l.Cid, size: l.Size, from: from})
 			continue
 		}
 		small = append(small, link{c: l.Cid, size: l.Size, from: from})
 	}
+	return false, small, large
+}
+
+// park parks the small links of the node parent as one group until the
+// caller asks for one of them, and places the large ones among their
+// siblings for readAhead. A node not stored yet (stored false) waits in
+// unstored for the look-ahead (see stored).
+func (s *prefetchSession) park(parent cid.Cid, small, large []link, stored bool) *linkGroup {
+	var g *linkGroup
 	s.mu.Lock()
 	if len(small) > 0 {
 		if s.parked == nil {
 			s.parked = map[cid.Cid]*linkGroup{}
 		}
-		g := &linkGroup{links: small}
+		g = &linkGroup{links: small}
 		if s.unstored == nil {
 			s.unstored = map[cid.Cid]*linkGroup{}
 		}
-		if len(s.unstored) < maxSeen && !s.closed {
-			s.unstored[b.Cid()] = g
-			s.p.parents.Store(b.Cid(), s)
+		if !stored && len(s.unstored) < maxSeen && !s.closed {
+			s.unstored[parent] = g
+			s.p.parents.Store(parent, s)
 		}
 		for _, l := range small {
 			if len(s.parked) >= maxSeen {
@@ -748,7 +809,79 @@ func (s *prefetchSession) links(b blocks.Block) (leaf bool) {
 		}
 		s.mu.Unlock()
 	}
-	return false
+	return g
+}
+
+// adopt takes over the node that links to c when it was fetched moments
+// ago outside this session (see recentNodes) and this session has not
+// seen c: the caller descends into a node it found in the blockstore.
+// That is how `pin add` starts: Kubo resolves the path's root with a
+// fetch of its own, and the walk's session then reads the root from the
+// blockstore, so the walk's first wants (the root's links) went to boxo's
+// session, which knows no peer yet: a want-have broadcast, then a
+// want-block, each waiting out boxo's 20 ms per-peer send cadence; in a
+// W2 fetch, the first level arrived 40 ms after the root, with both
+// cores idle (docs/bitswap.md, "Seventeenth pass").
+//
+// The node's small links are parked as if the session had fetched the
+// node, and c's group released: c and its siblings go out at once as
+// prefetch wants, direct to the node's sender. adopt returns that sender
+// when c is left to the caller (a large link, or one the budget did not
+// let out yet), for the caller to ask it of directly (getDirect).
+func (s *prefetchSession) adopt(c cid.Cid) peer.ID {
+	n, ok := s.p.recent.lookup(c, s.id)
+	if !ok {
+		return ""
+	}
+	s.adoptMu.Lock()
+	defer s.adoptMu.Unlock()
+	s.mu.Lock()
+	_, seen := s.seen[c]
+	_, parked := s.parked[c]
+	if seen || parked || s.ahead[c] != nil || s.closed {
+		s.mu.Unlock()
+		return ""
+	}
+	first := !s.adopted[n.c]
+	if first {
+		if s.adopted == nil {
+			s.adopted = map[cid.Cid]bool{}
+		}
+		s.adopted[n.c] = true
+	}
+	s.mu.Unlock()
+	if first {
+		s.park(n.c, n.small, n.large, true)
+		s.mu.Lock()
+		s.releaseGroupLocked(c)
+		s.mu.Unlock()
+		if batch := s.take(); len(batch) > 0 {
+			s.fetch(batch)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ahead[c] != nil {
+		return ""
+	}
+	return n.from
+}
+
+// getDirect asks from for c directly (see DirectWants), for the caller:
+// it returns nil when the want ended without the block (a DONT_HAVE, no
+// answer within DirectTimeout, a failed send) or ctx ended, and the
+// caller then asks boxo's session.
+func (s *prefetchSession) getDirect(ctx context.Context, c cid.Cid, from peer.ID) blocks.Block {
+	got := make(chan blocks.Block, 1)
+	s.ownWants(1)
+	defer s.ownWants(-1)
+	s.p.direct.want([]*directWant{{c: c, p: from, owner: s, deliver: func(b blocks.Block) { got <- b }}})
+	select {
+	case b := <-got:
+		return b
+	case <-ctx.Done():
+		return nil
+	}
 }
 
 // releaseGroupLocked queues the group of c's siblings once the caller asks for

@@ -1,0 +1,192 @@
+package exchange
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ipfs/boxo/bitswap"
+	bsmsg "github.com/ipfs/boxo/bitswap/message"
+	pb "github.com/ipfs/boxo/bitswap/message/pb"
+	"github.com/ipfs/boxo/bitswap/network/bsnet"
+	"github.com/ipfs/boxo/bitswap/server"
+	"github.com/ipfs/boxo/blockservice"
+	"github.com/ipfs/boxo/blockstore"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	cid "github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// wantRecorder is a Bitswap server tracer that records the kinds of
+// wants each CID was asked with.
+type wantRecorder struct {
+	mu    sync.Mutex
+	haves map[cid.Cid]int
+	wants map[cid.Cid]int // want-blocks
+}
+
+func (r *wantRecorder) MessageReceived(_ peer.ID, m bsmsg.BitSwapMessage) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range m.Wantlist() {
+		if e.Cancel {
+			continue
+		}
+		if e.WantType == pb.Message_Wantlist_Have {
+			r.haves[e.Cid]++
+		} else {
+			r.wants[e.Cid]++
+		}
+	}
+}
+
+func (*wantRecorder) MessageSent(peer.ID, bsmsg.BitSwapMessage) {}
+
+// asked returns how often c was asked for with a want-have and with a
+// want-block.
+func (r *wantRecorder) asked(c cid.Cid) (haves, wants int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.haves[c], r.wants[c]
+}
+
+// recordingProvider runs a stock boxo Bitswap serving bs whose server
+// records the wants it gets.
+func recordingProvider(t *testing.T, ctx context.Context, bs blockstore.Blockstore) (host.Host, *wantRecorder) {
+	t.Helper()
+	h := newLoopbackHost(t)
+	r := &wantRecorder{haves: map[cid.Cid]int{}, wants: map[cid.Cid]int{}}
+	b := bitswap.New(ctx, bsnet.NewFromIpfsHost(h), nil, bs, bitswap.WithServerOption(server.WithTracer(r)))
+	t.Cleanup(func() { b.Close() })
+	return h, r
+}
+
+// linksOf returns the links of the dag-pb node c in bs.
+func linksOf(t *testing.T, bs blockstore.Blockstore, c cid.Cid) []cid.Cid {
+	t.Helper()
+	b, err := bs.Get(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := merkledag.DecodeProtobuf(b.RawData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []cid.Cid
+	for _, l := range nd.Links() {
+		out = append(out, l.Cid)
+	}
+	return out
+}
+
+// copyBlock puts c, from one store, in another.
+func copyBlock(t *testing.T, from, to blockstore.Blockstore, c cid.Cid) {
+	t.Helper()
+	b, err := from.Get(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := to.Put(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// resolveThenWalk does what `ipfs pin add` does: it fetches root outside
+// any session (Kubo resolves the path first), then walks the DAG from it
+// in a session of its own (merkledag.FetchGraph, 32 walkers).
+func resolveThenWalk(t *testing.T, ctx context.Context, fbs blockstore.Blockstore, px *PrefetchExchange, root cid.Cid) {
+	t.Helper()
+	bserv := blockservice.New(fbs, px)
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := bserv.GetBlock(fctx, root); err != nil {
+		t.Fatal(err)
+	}
+	if err := merkledag.FetchGraph(fctx, root, merkledag.NewDAGService(bserv)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The walk's session reads the root from the blockstore, so it never saw
+// it; without adopting it, the root's links went to boxo's session, which
+// knew no peer and broadcast want-haves first.
+func TestPrefetchAdoptsTheRootResolvedBeforeTheWalk(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		build func(blockstore.Blockstore) (cid.Cid, []cid.Cid)
+		total int
+	}{
+		{"large links (inner nodes)", func(bs blockstore.Blockstore) (cid.Cid, []cid.Cid) {
+			// Each node's Tsize (64 leaves of 1 KiB) is over
+			// PrefetchMaxBlock: the caller's own wants.
+			root, _ := fileDag(t, bs, 4, 64, "adopt-large")
+			return root, linksOf(t, bs, root)
+		}, 1 + 4 + 4*64},
+		{"small links (leaves)", func(bs blockstore.Blockstore) (cid.Cid, []cid.Cid) {
+			// fileDag's root links one node of 100 leaves: that
+			// node is the root here.
+			top, _ := fileDag(t, bs, 1, 100, "adopt-small")
+			root := linksOf(t, bs, top)[0]
+			return root, linksOf(t, bs, root)
+		}, 1 + 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			pbs, fbs := newStore(), newStore()
+			root, first := tc.build(pbs)
+			ph, rec := recordingProvider(t, ctx, pbs)
+			fh, fb, d := fetcherNode(t, ctx, fbs)
+			connectHosts(t, fh, ph)
+			px := NewPrefetchExchange(fb, fbs, 256, d).(*PrefetchExchange)
+
+			resolveThenWalk(t, ctx, fbs, px, root)
+			if n := countBlocks(t, fbs); n != tc.total {
+				t.Fatalf("fetcher holds %d blocks, want %d", n, tc.total)
+			}
+			for _, c := range first {
+				if haves, wants := rec.asked(c); haves != 0 || wants != 1 {
+					t.Fatalf("the root's link %s was asked for with %d want-haves and %d want-blocks; want one want-block and no want-have", c, haves, wants)
+				}
+			}
+			if st := d.Stats(); st.Blocks < uint64(len(first)) || st.DontHaves != 0 || st.Timeouts != 0 {
+				t.Fatalf("direct stats %+v: want at least the root's %d links answered directly", st, len(first))
+			}
+		})
+	}
+}
+
+// A peer that sent the root but lacks the rest answers the adopted wants
+// with DONT_HAVE; the walk then gets everything through boxo's session
+// from another provider.
+func TestAdoptedWantsFallBackToBoxoOnDontHave(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	full, rootOnly, fbs := newStore(), newStore(), newStore()
+	root, _ := fileDag(t, full, 4, 64, "adopt-fallback")
+	copyBlock(t, full, rootOnly, root)
+	ah := providerNode(t, ctx, rootOnly)
+	fh, fb, d := fetcherNode(t, ctx, fbs)
+	connectHosts(t, fh, ah)
+	px := NewPrefetchExchange(fb, fbs, 256, d).(*PrefetchExchange)
+	bserv := blockservice.New(fbs, px)
+	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer fcancel()
+	if _, err := bserv.GetBlock(fctx, root); err != nil {
+		t.Fatal(err)
+	}
+	// The second provider comes only now, so the root came from the first.
+	bh := providerNode(t, ctx, full)
+	connectHosts(t, fh, bh)
+	if err := merkledag.FetchGraph(fctx, root, merkledag.NewDAGService(bserv)); err != nil {
+		t.Fatal(err)
+	}
+	if n := countBlocks(t, fbs); n != 1+4+4*64 {
+		t.Fatalf("fetcher holds %d blocks, want %d", n, 1+4+4*64)
+	}
+	if st := d.Stats(); st.DontHaves < 4 || st.Timeouts != 0 || st.Failed != 0 {
+		t.Fatalf("direct stats %+v: want a DONT_HAVE for each of the root's 4 links, no timeout", st)
+	}
+}
