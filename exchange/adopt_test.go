@@ -190,3 +190,65 @@ func TestAdoptedWantsFallBackToBoxoOnDontHave(t *testing.T) {
 		t.Fatalf("direct stats %+v: want a DONT_HAVE for each of the root's 4 links, no timeout", st)
 	}
 }
+
+// A fetch that boxo's client starts with a want-have broadcast (no
+// session, or a session that knows no peer yet) asks the first peer that
+// answers HAVE for the block directly, without waiting for boxo's next
+// message round; the block still comes through boxo's client, counted
+// once.
+func TestTheFirstHaveForAFreshWantStartsADirectWantBlock(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		get  func(context.Context, blockservice.BlockService, cid.Cid) error
+	}{
+		{"outside any session", func(ctx context.Context, bs blockservice.BlockService, c cid.Cid) error {
+			_, err := bs.GetBlock(ctx, c)
+			return err
+		}},
+		{"a session's first want", func(ctx context.Context, bs blockservice.BlockService, c cid.Cid) error {
+			_, err := blockservice.NewSession(ctx, bs).GetBlock(ctx, c)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			pbs, fbs := newStore(), newStore()
+			// 40 links make the root over 1 KiB, which boxo's server
+			// sends in answer to a want-have itself
+			// (WantHaveReplaceSize).
+			root, _ := fileDag(t, pbs, 40, 1, "have-"+tc.name)
+			rb, err := pbs.Get(ctx, root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ph, rec := recordingProvider(t, ctx, pbs)
+			fh, fb, d := fetcherNode(t, ctx, fbs)
+			connectHosts(t, fh, ph)
+			px := NewPrefetchExchange(fb, fbs, 256, d).(*PrefetchExchange)
+			fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
+			defer fcancel()
+			if err := tc.get(fctx, blockservice.New(fbs, px), root); err != nil {
+				t.Fatal(err)
+			}
+			if st := d.Stats(); st.Sent != 1 || st.Blocks != 1 || st.DontHaves != 0 {
+				t.Fatalf("direct stats %+v: want the root asked for directly once and answered with its block", st)
+			}
+			if haves, wants := rec.asked(root); haves != 1 || wants < 1 {
+				t.Fatalf("the provider got %d want-haves and %d want-blocks for the root; want boxo's want-have and a want-block", haves, wants)
+			}
+			bst, err := fb.Stat()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bst.BlocksReceived != 1 || bst.DupBlksReceived != 0 {
+				t.Fatalf("bitswap stat: %d blocks received, %d duplicates; want 1 and 0", bst.BlocksReceived, bst.DupBlksReceived)
+			}
+			// boxo's client tells the server of the block (its session
+			// wanted it); DirectWants must not tell it a second time.
+			if r := fb.LedgerForPeer(ph.ID()); r == nil || r.Recv != uint64(len(rb.RawData())) {
+				t.Fatalf("ledger for the provider %+v: want the root's %d bytes received, counted once", r, len(rb.RawData()))
+			}
+		})
+	}
+}

@@ -54,6 +54,11 @@ type DirectWants struct {
 	from    map[cid.Cid]peer.ID // the sender of recent dag-pb blocks
 	fromQ   []cid.Cid           // from's keys, oldest first
 	prio    int32
+	// haves holds the CIDs whose first HAVE starts a direct want-block
+	// (see watchHave); true once one did. watching is its size, read
+	// without the lock.
+	haves    map[cid.Cid]bool
+	watching atomic.Int32
 
 	// received is told of the blocks the direct wants got, as boxo's
 	// client tells its server of the blocks its sessions wanted (the
@@ -90,6 +95,9 @@ type directWant struct {
 	owner   *prefetchSession
 	at      time.Time
 	deliver func(b blocks.Block) // nil b: ended without a block
+	// boxo marks a want boxo's client has too (see watchHave): the
+	// client tells the server of its block itself.
+	boxo bool
 }
 
 type directPeer struct {
@@ -106,7 +114,8 @@ type directPeer struct {
 // tracer it notes the senders of dag-pb blocks from the first message.
 func NewDirectWants() *DirectWants {
 	return &DirectWants{waiting: map[cid.Cid][]*directWant{},
-		peers: map[peer.ID]*directPeer{}, from: map[cid.Cid]peer.ID{}, prio: math.MaxInt32}
+		peers: map[peer.ID]*directPeer{}, from: map[cid.Cid]peer.ID{}, haves: map[cid.Cid]bool{},
+		prio: math.MaxInt32}
 }
 
 // OnReceived sets f to be told of the blocks each peer answered direct
@@ -443,12 +452,14 @@ func (d *DirectWants) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
 		got := make([]blocks.Block, 0, nBlocks)
 		seen := map[cid.Cid]bool{}
 		for _, x := range out[:nBlocks] {
-			if c := x.b.Cid(); !seen[c] {
+			if c := x.b.Cid(); !seen[c] && !x.w.boxo {
 				seen[c] = true
 				got = append(got, x.b)
 			}
 		}
-		(*f)(p, got)
+		if len(got) > 0 {
+			(*f)(p, got)
+		}
 	}
 	d.blocks.Add(uint64(nBlocks))
 	d.dontHaves.Add(uint64(len(out) - nBlocks))
@@ -474,6 +485,9 @@ func (t senders) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
 		return
 	}
 	d := t.d
+	if d.watching.Load() > 0 {
+		d.haveSeen(p, m.Haves())
+	}
 	var locked bool
 	for _, b := range m.Blocks() {
 		c := b.Cid()
@@ -499,6 +513,55 @@ func (t senders) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
 }
 
 func (senders) MessageSent(peer.ID, bsmsg.BitSwapMessage) {}
+
+// watchHave makes the first HAVE for c, from any peer, send that peer a
+// direct want-block for c at once, until the returned func is called.
+// It is for a want boxo's client is about to broadcast as a want-have
+// (a fetch outside any session, or a session's first want, when boxo's
+// session knows no peer): boxo's session sends its want-block only on
+// the peer's next 20 ms message round, which was 20 of the 25 ms a
+// `pin add` took to fetch its root on loopback (docs/bitswap.md,
+// "Seventeenth pass"). The block comes back through boxo's client,
+// which hands it to its session as to any want of its own, so the
+// session's want-block, if not sent yet, never is.
+func (d *DirectWants) watchHave(c cid.Cid) (unwatch func()) {
+	if d == nil || !d.attached.Load() || d.net == nil {
+		return func() {}
+	}
+	d.mu.Lock()
+	if _, ok := d.haves[c]; ok {
+		d.mu.Unlock()
+		return func() {} // watched already: the first watcher unwatches
+	}
+	d.haves[c] = false
+	d.watching.Add(1)
+	d.mu.Unlock()
+	return func() {
+		d.mu.Lock()
+		if _, ok := d.haves[c]; ok {
+			delete(d.haves, c)
+			d.watching.Add(-1)
+		}
+		d.mu.Unlock()
+	}
+}
+
+// haveSeen sends p a direct want-block for each of haves watched and not
+// asked for yet (see watchHave).
+func (d *DirectWants) haveSeen(p peer.ID, haves []cid.Cid) {
+	var ws []*directWant
+	d.mu.Lock()
+	for _, c := range haves {
+		if asked, ok := d.haves[c]; ok && !asked {
+			d.haves[c] = true
+			ws = append(ws, &directWant{c: c, p: p, boxo: true, deliver: func(blocks.Block) {}})
+		}
+	}
+	d.mu.Unlock()
+	if len(ws) > 0 {
+		d.want(ws)
+	}
+}
 
 // Tracers returns a tracer that passes every message to each of ts in
 // turn, skipping nils.

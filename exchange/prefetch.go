@@ -167,11 +167,15 @@ func (p *PrefetchExchange) NotifyNewBlocks(ctx context.Context, blks ...blocks.B
 var _ bsexchange.SessionExchange = (*PrefetchExchange)(nil)
 
 // GetBlock fetches c outside any session, as Kubo resolves a path's root
-// before `pin add` walks from it in a session; a dag-pb node fetched so
-// is noted for the sessions that descend into it next (see
+// before `pin add` walks from it in a session. boxo's client broadcasts
+// a want-have for it; the first peer to answer HAVE is asked for the
+// block directly at once (see DirectWants.watchHave). A dag-pb node
+// fetched so is noted for the sessions that descend into it next (see
 // prefetchSession.adopt).
 func (p *PrefetchExchange) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	unwatch := p.direct.watchHave(c)
 	b, err := p.SessionExchange.GetBlock(ctx, c)
+	unwatch()
 	if err == nil && p.direct != nil {
 		if leaf, small, large := splitLinks(b, p.direct, 16<<10); !leaf {
 			p.recent.note(b.Cid(), 0, small, large)
@@ -331,9 +335,18 @@ func (s *prefetchSession) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block
 			return b, nil
 		}
 	}
+	s.mu.Lock()
+	first := s.got == 0 && s.own == 0
+	s.mu.Unlock()
+	unwatch := func() {}
+	if first {
+		// boxo's session knows no peer yet and broadcasts a want-have.
+		unwatch = s.p.direct.watchHave(c)
+	}
 	s.ownWants(1)
 	b, err := s.inner.GetBlock(ctx, c)
 	s.ownWants(-1)
+	unwatch()
 	if err == nil {
 		s.ownLinks(b)
 	}
