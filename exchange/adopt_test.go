@@ -158,35 +158,57 @@ func TestPrefetchAdoptsTheRootResolvedBeforeTheWalk(t *testing.T) {
 	}
 }
 
+// rootOnlyPeer is a fetcher connected to a provider that holds only the
+// root of a DAG (4 nodes of 64 leaves); full holds the whole DAG, for a
+// second provider.
+type rootOnlyPeer struct {
+	full, fbs blockstore.Blockstore
+	root      cid.Cid
+	fh        host.Host
+	d         *DirectWants
+	bserv     blockservice.BlockService
+}
+
+func newRootOnlyPeer(t *testing.T, ctx context.Context, tag string) rootOnlyPeer {
+	t.Helper()
+	full, rootOnly, fbs := newStore(), newStore(), newStore()
+	root, _ := fileDag(t, full, 4, 64, tag)
+	copyBlock(t, full, rootOnly, root)
+	ah := providerNode(t, ctx, rootOnly)
+	fh, fb, d := fetcherNode(t, ctx, fbs)
+	connectHosts(t, fh, ah)
+	px := NewPrefetchExchange(fb, fbs, 256, d).(*PrefetchExchange)
+	return rootOnlyPeer{full: full, fbs: fbs, root: root, fh: fh, d: d, bserv: blockservice.New(fbs, px)}
+}
+
+// connectFull connects the fetcher to a second provider holding the
+// whole DAG.
+func (r rootOnlyPeer) connectFull(t *testing.T, ctx context.Context) {
+	t.Helper()
+	connectHosts(t, r.fh, providerNode(t, ctx, r.full))
+}
+
 // A peer that sent the root but lacks the rest answers the adopted wants
 // with DONT_HAVE; the walk then gets everything through boxo's session
 // from another provider.
 func TestAdoptedWantsFallBackToBoxoOnDontHave(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	full, rootOnly, fbs := newStore(), newStore(), newStore()
-	root, _ := fileDag(t, full, 4, 64, "adopt-fallback")
-	copyBlock(t, full, rootOnly, root)
-	ah := providerNode(t, ctx, rootOnly)
-	fh, fb, d := fetcherNode(t, ctx, fbs)
-	connectHosts(t, fh, ah)
-	px := NewPrefetchExchange(fb, fbs, 256, d).(*PrefetchExchange)
-	bserv := blockservice.New(fbs, px)
+	r := newRootOnlyPeer(t, ctx, "adopt-fallback")
 	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer fcancel()
-	if _, err := bserv.GetBlock(fctx, root); err != nil {
+	if _, err := r.bserv.GetBlock(fctx, r.root); err != nil {
 		t.Fatal(err)
 	}
 	// The second provider comes only now, so the root came from the first.
-	bh := providerNode(t, ctx, full)
-	connectHosts(t, fh, bh)
-	if err := merkledag.FetchGraph(fctx, root, merkledag.NewDAGService(bserv)); err != nil {
+	r.connectFull(t, ctx)
+	if err := merkledag.FetchGraph(fctx, r.root, merkledag.NewDAGService(r.bserv)); err != nil {
 		t.Fatal(err)
 	}
-	if n := countBlocks(t, fbs); n != 1+4+4*64 {
+	if n := countBlocks(t, r.fbs); n != 1+4+4*64 {
 		t.Fatalf("fetcher holds %d blocks, want %d", n, 1+4+4*64)
 	}
-	if st := d.Stats(); st.DontHaves < 4 || st.Timeouts != 0 || st.Failed != 0 {
+	if st := r.d.Stats(); st.DontHaves < 4 || st.Timeouts != 0 || st.Failed != 0 {
 		t.Fatalf("direct stats %+v: want a DONT_HAVE for each of the root's 4 links, no timeout", st)
 	}
 }
@@ -250,5 +272,82 @@ func TestTheFirstHaveForAFreshWantStartsADirectWantBlock(t *testing.T) {
 				t.Fatalf("ledger for the provider %+v: want the root's %d bytes received, counted once", r, len(rb.RawData()))
 			}
 		})
+	}
+}
+
+// readRun asks a session for cs in one run, as a reader does (boxo's DAG
+// reader asks for up to 10 children at a time), and returns the blocks.
+func readRun(t *testing.T, ctx context.Context, ses *blockservice.Session, cs []cid.Cid) {
+	t.Helper()
+	got := map[cid.Cid]bool{}
+	for b := range ses.GetBlocks(ctx, cs) {
+		got[b.Cid()] = true
+	}
+	if len(got) != len(cs) {
+		t.Fatalf("got %d of the run's %d blocks", len(got), len(cs))
+	}
+}
+
+// A reader's run of large links (inner nodes over a subtree, big leaves)
+// goes directly to the peer that sent their parent, past boxo's 20 ms
+// rounds; the blocks are counted once by the client and the ledger.
+func TestAReadersRunOfLargeLinksGoesDirect(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pbs, fbs := newStore(), newStore()
+	root, _ := fileDag(t, pbs, 4, 64, "run")
+	links := linksOf(t, pbs, root)
+	var size uint64
+	for _, c := range append([]cid.Cid{root}, links...) {
+		b, err := pbs.Get(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size += uint64(len(b.RawData()))
+	}
+	ph := providerNode(t, ctx, pbs)
+	fh, fb, d := fetcherNode(t, ctx, fbs)
+	connectHosts(t, fh, ph)
+	px := NewPrefetchExchange(fb, fbs, 256, d).(*PrefetchExchange)
+	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer fcancel()
+	ses := blockservice.NewSession(fctx, blockservice.New(fbs, px))
+	if _, err := ses.GetBlock(fctx, root); err != nil {
+		t.Fatal(err)
+	}
+	readRun(t, fctx, ses, links)
+	// The root (under 1 KiB) came with boxo's want-have; the run is 4
+	// direct wants.
+	if st := d.Stats(); st.Sent != 4 || st.Blocks != 4 || st.DontHaves != 0 {
+		t.Fatalf("direct stats %+v: want the run's 4 links asked for directly and answered", st)
+	}
+	bst, err := fb.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bst.BlocksReceived != 1+4 || bst.DupBlksReceived != 0 {
+		t.Fatalf("bitswap stat: %d blocks received, %d duplicates; want 5 and 0", bst.BlocksReceived, bst.DupBlksReceived)
+	}
+	if r := fb.LedgerForPeer(ph.ID()); r == nil || r.Recv != size {
+		t.Fatalf("ledger for the provider %+v: want %d bytes received", r, size)
+	}
+}
+
+// A run asked of a peer that lacks it comes through boxo's session from
+// another provider.
+func TestAReadersDirectRunFallsBackToBoxoOnDontHave(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := newRootOnlyPeer(t, ctx, "run-fallback")
+	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer fcancel()
+	ses := blockservice.NewSession(fctx, r.bserv)
+	if _, err := ses.GetBlock(fctx, r.root); err != nil {
+		t.Fatal(err)
+	}
+	r.connectFull(t, ctx)
+	readRun(t, fctx, ses, linksOf(t, r.full, r.root))
+	if st := r.d.Stats(); st.DontHaves != 4 || st.Timeouts != 0 || st.Failed != 0 {
+		t.Fatalf("direct stats %+v: want a DONT_HAVE for each of the run's 4 links, no timeout", st)
 	}
 }

@@ -405,8 +405,11 @@ func (s *prefetchSession) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan b
 	var claimed []*ahead
 	var rest []cid.Cid
 	var written []blocks.Block
+	adopted := map[cid.Cid]peer.ID{}
 	for _, c := range cs {
-		s.adopt(c)
+		if from := s.adopt(c); from != "" {
+			adopted[c] = from
+		}
 		e, queued := s.claimQueued(c)
 		switch {
 		case e != nil:
@@ -419,6 +422,7 @@ func (s *prefetchSession) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan b
 			rest = append(rest, c)
 		}
 	}
+	rest, direct := s.ownDirect(rest, adopted)
 	var in <-chan blocks.Block
 	if len(rest) > 0 {
 		var err error
@@ -469,6 +473,9 @@ func (s *prefetchSession) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan b
 				}
 			}
 		})
+	}
+	if len(direct) > 0 {
+		wg.Go(func() { s.getDirectRun(ctx, direct, send) })
 	}
 	if len(claimed) > 0 {
 		wg.Go(func() {
@@ -878,6 +885,89 @@ func (s *prefetchSession) adopt(c cid.Cid) peer.ID {
 		return ""
 	}
 	return n.from
+}
+
+// ownDirect splits cs, wants a reader asks for in one run (GetBlocks),
+// into those to ask of a peer directly and the rest: a link whose
+// parent's sender is known (a large link placed among its siblings, see
+// readAhead, or one adopt returned a sender for in from). boxo's session
+// would send them on the peer's next 20 ms round, one round per level of
+// the DAG before a `cat`'s first byte (docs/bitswap.md, "Seventeenth
+// pass"). Walkers that ask one block at a time (GetBlock: `pin add`'s)
+// keep their wants on boxo's session: sent direct, they went nearly one
+// want per message and measured no faster ("Sixteenth pass").
+func (s *prefetchSession) ownDirect(cs []cid.Cid, from map[cid.Cid]peer.ID) (rest []cid.Cid, direct []*directWant) {
+	if s.p.direct == nil || len(cs) == 0 {
+		return cs, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range cs {
+		p := from[c]
+		if sib, ok := s.sibs[c]; ok && p == "" {
+			p = sib.list[sib.i].from
+		}
+		if p == "" {
+			rest = append(rest, c)
+			continue
+		}
+		direct = append(direct, &directWant{c: c, p: p, owner: s})
+	}
+	return rest, direct
+}
+
+// getDirectRun sends ws, the caller's own wants, directly, passes each
+// block that answers one to send (queueing its links), and asks boxo's
+// session for those that end without a block.
+func (s *prefetchSession) getDirectRun(ctx context.Context, ws []*directWant, send func(blocks.Block) bool) {
+	n := len(ws)
+	got := make(chan blocks.Block, n)
+	missed := make(chan cid.Cid, n)
+	for _, w := range ws {
+		c := w.c
+		w.deliver = func(b blocks.Block) {
+			if b == nil {
+				missed <- c
+				return
+			}
+			got <- b
+		}
+	}
+	s.ownWants(n)
+	left := n
+	defer func() { s.ownWants(-left) }()
+	s.p.direct.want(ws)
+	var again []cid.Cid
+	for left > 0 {
+		select {
+		case b := <-got:
+			left--
+			s.ownWants(-1)
+			s.ownLinks(b)
+			if !send(b) {
+				return
+			}
+		case c := <-missed:
+			left--
+			s.ownWants(-1)
+			again = append(again, c)
+		case <-ctx.Done():
+			return
+		}
+	}
+	if len(again) == 0 {
+		return
+	}
+	ch, err := s.inner.GetBlocks(ctx, again)
+	if err != nil {
+		return
+	}
+	for b := range s.countOwn(ctx, ch, len(again)) {
+		s.ownLinks(b)
+		if !send(b) {
+			return
+		}
+	}
 }
 
 // getDirect asks from for c directly (see DirectWants), for the caller:
