@@ -279,11 +279,15 @@ func TestTheFirstHaveForAFreshWantStartsADirectWantBlock(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if bst.BlocksReceived != 1 || bst.DupBlksReceived != 0 {
-				t.Fatalf("bitswap stat: %d blocks received, %d duplicates; want 1 and 0", bst.BlocksReceived, bst.DupBlksReceived)
+			// boxo's client counts the block. (A second copy is possible
+			// on a loaded machine: boxo's own want-block goes out if the
+			// direct one's block takes over 20 ms.)
+			if bst.BlocksReceived < 1 {
+				t.Fatalf("bitswap stat: %d blocks received; want the root counted", bst.BlocksReceived)
 			}
 			// boxo's client tells the server of the block (its session
-			// wanted it); DirectWants must not tell it a second time.
+			// wanted it; a later copy it does not); DirectWants must not
+			// tell it a second time.
 			if r := fb.LedgerForPeer(ph.ID()); r == nil || r.Recv != uint64(len(rb.RawData())) {
 				t.Fatalf("ledger for the provider %+v: want the root's %d bytes received, counted once", r, len(rb.RawData()))
 			}
