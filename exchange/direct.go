@@ -72,7 +72,9 @@ type DirectWants struct {
 
 // DirectStats counts what the direct wants did.
 type DirectStats struct {
-	// Sent counts want-blocks sent directly.
+	// Sent counts want-blocks sent directly: prefetch wants, a reader's
+	// own runs (GetBlocks) and the want-blocks for first HAVEs
+	// (watchHave).
 	Sent uint64 `json:"sent"`
 	// Messages counts the messages that carried them (and cancels).
 	Messages uint64 `json:"messages"`

@@ -469,7 +469,7 @@ func TestPrefetchCollectorReportsTheDirectWants(t *testing.T) {
 		t.Fatalf("lint: %v %v", err, problems)
 	}
 	exp := `
-# HELP highload_bitswap_direct_wants_total Prefetch wants sent straight to the parent node's sender, by result: sent, block, dont_have, timeout, not_sent.
+# HELP highload_bitswap_direct_wants_total Want-blocks sent straight to a peer past boxo's session (prefetch wants, a reader's own runs, the first HAVE's want-block), by result: sent, block, dont_have, timeout, not_sent.
 # TYPE highload_bitswap_direct_wants_total counter
 highload_bitswap_direct_wants_total{result="block"} 8
 highload_bitswap_direct_wants_total{result="dont_have"} 1

@@ -11,7 +11,7 @@ var (
 	pfMaxBytesDesc = prometheus.NewDesc("highload_bitswap_prefetch_max_bytes",
 		"Bound on highload_bitswap_prefetch_bytes for all sessions of the node.", nil, nil)
 	directWantsDesc = prometheus.NewDesc("highload_bitswap_direct_wants_total",
-		"Prefetch wants sent straight to the parent node's sender, by result: sent, block, dont_have, timeout, not_sent.",
+		"Want-blocks sent straight to a peer past boxo's session (prefetch wants, a reader's own runs, the first HAVE's want-block), by result: sent, block, dont_have, timeout, not_sent.",
 		[]string{"result"}, nil)
 	directMsgsDesc = prometheus.NewDesc("highload_bitswap_direct_messages_total",
 		"Messages that carried the direct wants and their cancels.", nil, nil)
