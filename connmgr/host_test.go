@@ -216,7 +216,15 @@ func TestMutualPoolsRedialWithoutColliding(t *testing.T) {
 			return false
 		})
 	}
-	y, f := yielder.State()[0], first.State()[0]
+	// A pool counts a redial when its Connect returns, which can be
+	// after the new connection is visible above: poll for the count.
+	var y, f PoolPeer
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		y, f = yielder.State()[0], first.State()[0]
+		if y.Reconnects+f.Reconnects >= kills || time.Now().After(deadline) {
+			break
+		}
+	}
 	if y.FailedDials != 0 || f.FailedDials != 0 {
 		t.Errorf("dials failed: yielding end %+v, first end %+v", y, f)
 	}
