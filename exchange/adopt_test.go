@@ -156,7 +156,7 @@ func TestPrefetchAdoptsTheRootResolvedBeforeTheWalk(t *testing.T) {
 				haves, wants := rec.asked(c)
 				// A large link stays the walker's own want on boxo's
 				// session, which broadcasts a want-have (it has seen
-				// no block yet); its HAVE gets a direct want-block.
+				// no block yet).
 				if tc.large && (haves != 1 || wants < 1) {
 					t.Fatalf("the root's large link %s was asked for with %d want-haves and %d want-blocks; want boxo's want-have and a want-block", c, haves, wants)
 				}
@@ -229,9 +229,9 @@ func TestAdoptedWantsFallBackToBoxoOnDontHave(t *testing.T) {
 	}
 }
 
-// A fetch that boxo's client starts with a want-have broadcast (no
-// session, or a session that knows no peer yet) asks the first peer that
-// answers HAVE for the block directly, without waiting for boxo's next
+// A fetch outside any session, which boxo's client starts with a
+// want-have broadcast, asks the first peer that answers HAVE for the
+// block directly, without waiting for boxo's next
 // message round; the block still comes through boxo's client, counted
 // once.
 func TestTheFirstHaveForAFreshWantStartsADirectWantBlock(t *testing.T) {
@@ -241,10 +241,6 @@ func TestTheFirstHaveForAFreshWantStartsADirectWantBlock(t *testing.T) {
 	}{
 		{"outside any session", func(ctx context.Context, bs blockservice.BlockService, c cid.Cid) error {
 			_, err := bs.GetBlock(ctx, c)
-			return err
-		}},
-		{"a session's first want", func(ctx context.Context, bs blockservice.BlockService, c cid.Cid) error {
-			_, err := blockservice.NewSession(ctx, bs).GetBlock(ctx, c)
 			return err
 		}},
 	} {

@@ -336,19 +336,9 @@ func (s *prefetchSession) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block
 			return b, nil
 		}
 	}
-	s.mu.Lock()
-	first := s.got == 0
-	s.mu.Unlock()
-	unwatch := func() {}
-	if first {
-		// Nothing came through the session yet, so boxo's session knows
-		// no peer and broadcasts a want-have (the walk's first level).
-		unwatch = s.p.direct.watchHave(c)
-	}
 	s.ownWants(1)
 	b, err := s.inner.GetBlock(ctx, c)
 	s.ownWants(-1)
-	unwatch()
 	if err == nil {
 		s.ownLinks(b)
 	}
@@ -850,8 +840,8 @@ func (s *prefetchSession) park(parent cid.Cid, small, large []link, stored bool)
 // prefetch wants, direct to the node's sender. adopt returns that sender
 // when c is a small link the budget did not let out yet, for the caller
 // to ask it of directly (getDirect). A large link (an inner node over a
-// subtree, a big leaf) stays the caller's own want on boxo's session,
-// whose first HAVE gets a direct want-block (GetBlock): sent direct,
+// subtree, a big leaf) stays the caller's own want on boxo's session:
+// sent direct,
 // boxo's session never saw the first level's blocks, started the leaves
 // knowing no peer, and W3's top provider (of three) sent 88-90% of the
 // file against 71% before (docs/bitswap.md, "Seventeenth pass").
