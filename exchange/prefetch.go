@@ -492,20 +492,7 @@ func (s *prefetchSession) GetBlocks(ctx context.Context, cs []cid.Cid) (<-chan b
 				}
 			}
 			// Wants that ended without a block: ask the inner session.
-			if len(missed) == 0 {
-				return
-			}
-			ch, err := s.inner.GetBlocks(ctx, missed)
-			if err != nil {
-				return
-			}
-			ch = s.countOwn(ctx, ch, len(missed))
-			for b := range ch {
-				s.ownLinks(b)
-				if !send(b) {
-					return
-				}
-			}
+			s.fallBack(ctx, missed, send)
 		})
 	}
 	go func() { wg.Wait(); close(out) }()
@@ -952,14 +939,21 @@ func (s *prefetchSession) getDirectRun(ctx context.Context, ws []*directWant, se
 			return
 		}
 	}
-	if len(again) == 0 {
+	s.fallBack(ctx, again, send)
+}
+
+// fallBack asks boxo's session for the caller's wants that ended without
+// their block on the direct path (a DONT_HAVE, a timeout, a failed send),
+// and hands each block to send as it comes, until send returns false.
+func (s *prefetchSession) fallBack(ctx context.Context, cs []cid.Cid, send func(blocks.Block) bool) {
+	if len(cs) == 0 {
 		return
 	}
-	ch, err := s.inner.GetBlocks(ctx, again)
+	ch, err := s.inner.GetBlocks(ctx, cs)
 	if err != nil {
 		return
 	}
-	for b := range s.countOwn(ctx, ch, len(again)) {
+	for b := range s.countOwn(ctx, ch, len(cs)) {
 		s.ownLinks(b)
 		if !send(b) {
 			return
