@@ -3,6 +3,7 @@ package exchange
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,7 +41,8 @@ const directFromMax = 1 << 14
 // and d tells the server of the blocks for its ledger ([DirectWants.OnReceived]).
 // The client's tracer ([DirectWants.Senders]) notes, before the client
 // hands blocks to its sessions, which peer sent each dag-pb node: its
-// links' wants go to that peer. A want that gets a DONT_HAVE, or nothing within [DirectTimeout], or
+// links' wants go to that peer, within the peer's window: what it can
+// answer in [directQueueTime] at its measured rate (see want). A want that gets a DONT_HAVE, or nothing within [DirectTimeout], or
 // whose message could not be sent, ends without a block, and the
 // session's caller then fetches the block through boxo itself; a want
 // still out when its session ends is cancelled at the peer.
@@ -54,6 +56,15 @@ type DirectWants struct {
 	from    map[cid.Cid]peer.ID // the sender of recent dag-pb blocks
 	fromQ   []cid.Cid           // from's keys, oldest first
 	prio    int32
+	// rates holds the peers' measured delivery rates (see arrivedLocked).
+	rates map[peer.ID]*peerRate
+	// spills maps the CIDs of spilled wants to the peer they were meant
+	// for; alts maps such a peer to those that sent spilled blocks of
+	// its instead, through boxo's session (see noteSpilled). spilling is
+	// spills' size, read without the lock.
+	spills   map[cid.Cid]spill
+	alts     map[peer.ID][]peer.ID
+	spilling atomic.Int32
 	// haves holds the CIDs whose first HAVE starts a direct want-block
 	// (see watchHave); true once one did. watching is its size, read
 	// without the lock.
@@ -66,8 +77,9 @@ type DirectWants struct {
 	// bitswap ledger` shows); nil: nobody.
 	received atomic.Pointer[func(peer.ID, []blocks.Block)]
 
-	sent, blocks, dontHaves, timeouts, failed, messages atomic.Uint64
-	attached                                            atomic.Bool
+	sent, blocks, dontHaves, timeouts, failed, messages, spilled atomic.Uint64
+	attached                                                     atomic.Bool
+	redirected                                                   uint64 // under mu
 }
 
 // DirectStats counts what the direct wants did.
@@ -86,6 +98,15 @@ type DirectStats struct {
 	Timeouts uint64 `json:"timeouts"`
 	// Failed counts wants whose message could not be sent.
 	Failed uint64 `json:"failed"`
+	// Redirected counts wants sent to another peer than their parent's
+	// sender, one that had sent blocks spilled from the sender, because
+	// the sender's window was full (its measured rate times
+	// directQueueTime) or it was directPreferOwn times slower.
+	Redirected uint64 `json:"redirected"`
+	// Spilled counts wants not sent direct because their peer's window
+	// was full and no other peer known to hold its blocks had room;
+	// boxo's session asked for them instead.
+	Spilled uint64 `json:"spilled"`
 	// Waiting is the direct wants out now. boxo's wantlist (`ipfs bitswap
 	// wantlist`) does not list them.
 	Waiting int `json:"waiting"`
@@ -97,6 +118,12 @@ type directWant struct {
 	owner   *prefetchSession
 	at      time.Time
 	deliver func(b blocks.Block) // nil b: ended without a block
+	// size is the block's expected size, which counts against the peer's
+	// window; 0: the want is sent whatever the window.
+	size int64
+	// meant is the peer the want was meant for when it went to p
+	// instead, because meant's window was full.
+	meant peer.ID
 	// boxo marks a want boxo's client has too (see watchHave): the
 	// client tells the server of its block itself.
 	boxo bool
@@ -109,7 +136,11 @@ type directPeer struct {
 	sending bool
 	sender  iface.MessageSender
 	out     int       // wants waiting on the peer
+	outSize int64     // their sizes
 	used    time.Time // when a want was last sent or answered
+	// mark is when the peer's time with wants out was last counted into
+	// its rate: when its first want went out, or its last block came.
+	mark time.Time
 }
 
 // NewDirectWants returns direct wants that send nothing until Start; as a
@@ -117,6 +148,7 @@ type directPeer struct {
 func NewDirectWants() *DirectWants {
 	return &DirectWants{waiting: map[cid.Cid][]*directWant{},
 		peers: map[peer.ID]*directPeer{}, from: map[cid.Cid]peer.ID{}, haves: map[cid.Cid]bool{},
+		rates: map[peer.ID]*peerRate{}, spills: map[cid.Cid]spill{}, alts: map[peer.ID][]peer.ID{},
 		prio: math.MaxInt32}
 }
 
@@ -185,9 +217,11 @@ func (d *DirectWants) Stats() DirectStats {
 	for _, ws := range d.waiting {
 		waiting += len(ws)
 	}
+	redirected := d.redirected
 	d.mu.Unlock()
 	return DirectStats{Sent: d.sent.Load(), Messages: d.messages.Load(), Blocks: d.blocks.Load(),
-		DontHaves: d.dontHaves.Load(), Timeouts: d.timeouts.Load(), Failed: d.failed.Load(), Waiting: waiting}
+		DontHaves: d.dontHaves.Load(), Timeouts: d.timeouts.Load(), Failed: d.failed.Load(),
+		Redirected: redirected, Spilled: d.spilled.Load(), Waiting: waiting}
 }
 
 // sender returns the peer that sent the dag-pb block c, if it was received
@@ -218,21 +252,68 @@ func (d *DirectWants) cancelAtPeerLocked(w *directWant) *directPeer {
 }
 
 // want sends a want-block for each of ws to its peer; each ends through
-// its deliver.
-func (d *DirectWants) want(ws []*directWant) {
+// its deliver. A want with a size goes to its own peer if it has the
+// room for it in its window (see windowLocked) beside the wants out at it
+// already, unless another peer that sent blocks spilled from it before
+// (see noteSpilled) has room and would answer it more than
+// directPreferOwn times sooner at its measured rate; with no room at its
+// own peer, it goes to the other peer with room that answers soonest. Its
+// peer becomes that one. A want no peer has the room for is not sent: it
+// is returned in spilled, and never delivered. Until a peer's window has
+// been full once, its wants go to it alone or to boxo's session.
+//
+// Against a slow provider that sent a file's root, the reader's runs thus
+// go to the slow peer only as much as it answers within directQueueTime,
+// the rest first to boxo's session, which finds the other providers
+// (want-have to all), and then straight to those that answered.
+func (d *DirectWants) want(ws []*directWant) (spilled []*directWant) {
 	now := time.Now()
 	d.mu.Lock()
 	var start []*directPeer
 	for _, w := range ws {
+		dp := d.peerLocked(w.p)
+		if w.size > 0 {
+			// Its own peer while that fits the want and is not much
+			// slower (directPreferOwn) than the soonest other peer with
+			// room among those that sent blocks spilled from it.
+			var best *directPeer
+			var soonest time.Duration
+			for _, q := range d.alts[w.p] {
+				qp := d.peerLocked(q)
+				if !d.fitsLocked(qp, w.size) {
+					continue
+				}
+				if t := d.finishLocked(qp, w.size); best == nil || t < soonest {
+					best, soonest = qp, t
+				}
+			}
+			if d.fitsLocked(dp, w.size) && (best == nil || soonest == math.MaxInt64 ||
+				d.finishLocked(dp, w.size) <= directPreferOwn*soonest) {
+				best = dp
+			}
+			if best == nil {
+				spilled = append(spilled, w)
+				if len(d.spills) < directSpillsMax {
+					if _, ok := d.spills[w.c]; !ok {
+						d.spilling.Add(1)
+					}
+					d.spills[w.c] = spill{w.p, now}
+				}
+				continue
+			}
+			if best != dp {
+				d.redirected++
+				w.meant, w.p, dp = w.p, best.id, best
+			}
+		}
 		w.at = now
 		d.waiting[w.c] = append(d.waiting[w.c], w)
-		dp := d.peers[w.p]
-		if dp == nil {
-			dp = &directPeer{id: w.p}
-			d.peers[w.p] = dp
-		}
 		dp.wants = append(dp.wants, w)
+		if dp.out == 0 {
+			dp.mark = now
+		}
 		dp.out++
+		dp.outSize += w.size
 		dp.used = now
 		if !dp.sending {
 			dp.sending = true
@@ -240,9 +321,11 @@ func (d *DirectWants) want(ws []*directWant) {
 		}
 	}
 	d.mu.Unlock()
+	d.spilled.Add(uint64(len(spilled)))
 	for _, dp := range start {
 		go d.send(dp)
 	}
+	return spilled
 }
 
 // send writes dp's queued wants and cancels, all that queued up while the
@@ -357,6 +440,7 @@ func (d *DirectWants) removeLocked(w *directWant) bool {
 			}
 			if dp := d.peers[w.p]; dp != nil {
 				dp.out--
+				dp.outSize -= w.size
 			}
 			return true
 		}
@@ -425,11 +509,17 @@ func (d *DirectWants) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
 		if len(ws) == 0 {
 			continue
 		}
+		counted := false
 		for _, w := range ws {
-			d.removeLocked(w)
 			if dp := d.peers[w.p]; dp != nil {
-				dp.used = time.Now()
+				now := time.Now()
+				dp.used = now
+				if w.p == p && !counted {
+					counted = true
+					d.arrivedLocked(dp, len(b.RawData()), now)
+				}
 			}
+			d.removeLocked(w)
 			if w.p != p {
 				cancel(w)
 			}
@@ -440,6 +530,10 @@ func (d *DirectWants) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
 	for _, c := range dont {
 		for _, w := range d.waiting[c] {
 			if w.p == p {
+				if w.meant != "" {
+					// p does not hold what meant does after all.
+					d.alts[w.meant] = slices.DeleteFunc(d.alts[w.meant], func(q peer.ID) bool { return q == p })
+				}
 				d.removeLocked(w)
 				cancel(w)
 				out = append(out, delivery{w, nil})
@@ -489,6 +583,9 @@ func (t senders) MessageReceived(p peer.ID, m bsmsg.BitSwapMessage) {
 	d := t.d
 	if d.watching.Load() > 0 {
 		d.haveSeen(p, m.Haves())
+	}
+	if d.spilling.Load() > 0 {
+		d.noteSpilled(p, m.Blocks())
 	}
 	var locked bool
 	for _, b := range m.Blocks() {
@@ -627,6 +724,18 @@ func (d *DirectWants) expireAt(now time.Time) {
 		d.removeLocked(w)
 		if dp := d.cancelAtPeerLocked(w); dp != nil {
 			start = append(start, dp)
+		}
+	}
+	for c, sp := range d.spills {
+		if now.Sub(sp.at) >= directRateTTL {
+			delete(d.spills, c)
+			d.spilling.Add(-1)
+		}
+	}
+	for id, r := range d.rates {
+		if now.Sub(r.used) >= directRateTTL {
+			delete(d.rates, id)
+			delete(d.alts, id)
 		}
 	}
 	// A peer with nothing waiting for a while gives its stream back.

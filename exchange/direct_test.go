@@ -457,7 +457,7 @@ func TestPrefetchCollectorReportsTheDirectWants(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	var on bool
 	st := PrefetchStats{Requested: 10, Served: 7, Stored: 6, MaxBytes: PrefetchTotalBytes,
-		Direct: DirectStats{Sent: 9, Messages: 2, Blocks: 8, DontHaves: 1}}
+		Direct: DirectStats{Sent: 9, Messages: 2, Blocks: 8, DontHaves: 1, Redirected: 3, Spilled: 5}}
 	if err := reg.Register(NewPrefetchCollector(func() (PrefetchStats, bool) { return st, on })); err != nil {
 		t.Fatal(err)
 	}
@@ -469,12 +469,14 @@ func TestPrefetchCollectorReportsTheDirectWants(t *testing.T) {
 		t.Fatalf("lint: %v %v", err, problems)
 	}
 	exp := `
-# HELP highload_bitswap_direct_wants_total Want-blocks sent straight to a peer past boxo's session (prefetch wants, a reader's own runs, the first HAVE's want-block), by result: sent, block, dont_have, timeout, not_sent.
+# HELP highload_bitswap_direct_wants_total Want-blocks sent straight to a peer past boxo's session (prefetch wants, a reader's own runs, the first HAVE's want-block), by result: sent, block, dont_have, timeout, not_sent; redirected (sent to another peer than the parent's sender, whose window was full or who was much slower) and spilled (not sent: no peer had room, boxo's session asked instead).
 # TYPE highload_bitswap_direct_wants_total counter
 highload_bitswap_direct_wants_total{result="block"} 8
 highload_bitswap_direct_wants_total{result="dont_have"} 1
 highload_bitswap_direct_wants_total{result="not_sent"} 0
+highload_bitswap_direct_wants_total{result="redirected"} 3
 highload_bitswap_direct_wants_total{result="sent"} 9
+highload_bitswap_direct_wants_total{result="spilled"} 5
 highload_bitswap_direct_wants_total{result="timeout"} 0
 # HELP highload_bitswap_direct_messages_total Messages that carried the direct wants and their cancels.
 # TYPE highload_bitswap_direct_messages_total counter

@@ -888,14 +888,18 @@ func (s *prefetchSession) ownDirect(cs []cid.Cid, from map[cid.Cid]peer.ID) (res
 	defer s.mu.Unlock()
 	for _, c := range cs {
 		p := from[c]
-		if sib, ok := s.sibs[c]; ok && p == "" {
-			p = sib.list[sib.i].from
+		size := s.avgLocked()
+		if sib, ok := s.sibs[c]; ok {
+			if p == "" {
+				p = sib.list[sib.i].from
+			}
+			size = s.guessLocked(sib.list[sib.i])
 		}
 		if p == "" {
 			rest = append(rest, c)
 			continue
 		}
-		direct = append(direct, &directWant{c: c, p: p, owner: s})
+		direct = append(direct, &directWant{c: c, p: p, owner: s, size: size})
 	}
 	return rest, direct
 }
@@ -920,7 +924,19 @@ func (s *prefetchSession) getDirectRun(ctx context.Context, ws []*directWant, se
 	s.ownWants(n)
 	left := n
 	defer func() { s.ownWants(-left) }()
-	s.p.direct.want(ws)
+	// What the peer's window did not take is asked of boxo's session at
+	// once, beside the direct wants.
+	var spill sync.WaitGroup
+	defer spill.Wait()
+	if spilled := s.p.direct.want(ws); len(spilled) > 0 {
+		left -= len(spilled)
+		s.ownWants(-len(spilled))
+		cs := make([]cid.Cid, len(spilled))
+		for i, w := range spilled {
+			cs[i] = w.c
+		}
+		spill.Go(func() { s.fallBack(ctx, cs, send) })
+	}
 	var again []cid.Cid
 	for left > 0 {
 		select {
@@ -1301,13 +1317,19 @@ func (s *prefetchSession) fetch(batch []*ahead) {
 	entries := make(map[cid.Cid]*ahead, len(batch))
 	want := make([]cid.Cid, 0, len(batch))
 	var direct []*directWant
+	var directOf map[*directWant]*ahead
 	for _, e := range batch {
 		if has, err := s.p.bs.Has(s.ctx, e.c); err == nil && has {
 			s.arrive(e, nil, false)
 			continue
 		}
 		if e.from != "" && s.p.direct != nil {
-			direct = append(direct, &directWant{c: e.c, p: e.from, owner: s, deliver: s.deliverer(e)})
+			w := &directWant{c: e.c, p: e.from, owner: s, deliver: s.deliverer(e), size: e.guess}
+			direct = append(direct, w)
+			if directOf == nil {
+				directOf = map[*directWant]*ahead{}
+			}
+			directOf[w] = e
 			continue
 		}
 		entries[e.c] = e
@@ -1315,7 +1337,11 @@ func (s *prefetchSession) fetch(batch []*ahead) {
 	}
 	s.p.requested.Add(uint64(len(want) + len(direct)))
 	if len(direct) > 0 {
-		s.p.direct.want(direct)
+		// What the peer's window did not take goes to the inner session.
+		for _, w := range s.p.direct.want(direct) {
+			entries[w.c] = directOf[w]
+			want = append(want, w.c)
+		}
 	}
 	if len(want) == 0 {
 		return

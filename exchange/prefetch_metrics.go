@@ -11,7 +11,7 @@ var (
 	pfMaxBytesDesc = prometheus.NewDesc("highload_bitswap_prefetch_max_bytes",
 		"Bound on highload_bitswap_prefetch_bytes for all sessions of the node.", nil, nil)
 	directWantsDesc = prometheus.NewDesc("highload_bitswap_direct_wants_total",
-		"Want-blocks sent straight to a peer past boxo's session (prefetch wants, a reader's own runs, the first HAVE's want-block), by result: sent, block, dont_have, timeout, not_sent.",
+		"Want-blocks sent straight to a peer past boxo's session (prefetch wants, a reader's own runs, the first HAVE's want-block), by result: sent, block, dont_have, timeout, not_sent; redirected (sent to another peer than the parent's sender, whose window was full or who was much slower) and spilled (not sent: no peer had room, boxo's session asked instead).",
 		[]string{"result"}, nil)
 	directMsgsDesc = prometheus.NewDesc("highload_bitswap_direct_messages_total",
 		"Messages that carried the direct wants and their cancels.", nil, nil)
@@ -58,7 +58,7 @@ func (c *PrefetchCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range []struct {
 		name string
 		v    uint64
-	}{{"sent", d.Sent}, {"block", d.Blocks}, {"dont_have", d.DontHaves}, {"timeout", d.Timeouts}, {"not_sent", d.Failed}} {
+	}{{"sent", d.Sent}, {"block", d.Blocks}, {"dont_have", d.DontHaves}, {"timeout", d.Timeouts}, {"not_sent", d.Failed}, {"redirected", d.Redirected}, {"spilled", d.Spilled}} {
 		ch <- prometheus.MustNewConstMetric(directWantsDesc, cnt, float64(r.v), r.name)
 	}
 	ch <- prometheus.MustNewConstMetric(directMsgsDesc, cnt, float64(d.Messages))

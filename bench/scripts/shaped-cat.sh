@@ -55,21 +55,6 @@ ID=$(IPFS_PATH=$D/p ip netns exec $NP "$PB" id -f '<id>')
 IPFS_PATH=$D/f ip netns exec $NF "$FB" swarm connect "/ip4/10.77.0.1/tcp/4011/p2p/$ID" >/dev/null || exit 1
 PORT=$(sed 's#.*/tcp/##' "$D/f/api")
 for c in "${CIDS[@]}"; do
-	ip netns exec $NF python3 - "$PORT" "$c" <<'PY'
-import http.client, sys, time
-port, c = sys.argv[1], sys.argv[2]
-conn = http.client.HTTPConnection("127.0.0.1", int(port))
-t = time.time()
-conn.request("POST", "/api/v0/cat?arg=" + c + "&progress=false")
-r = conn.getresponse()
-n = len(r.read(1))
-first = time.time()
-while True:
-    x = r.read(1 << 20)
-    if not x:
-        break
-    n += len(x)
-end = time.time()
-print("%.2f MiB/s, first byte after %.1f ms (%d bytes)" % (n / (end - t) / 2**20, (first - t) * 1000, n))
-PY
+	ip netns exec $NF python3 "$(dirname "$0")/timed-cat.py" "$PORT" "$c" || exit 1
+	echo
 done

@@ -83,8 +83,8 @@ func writeBitswap(w io.Writer, s *exchange.Stats) error {
 		fmt.Fprintf(w, "Prefetch (width %d): requested %d, served %d, stored ahead %d, failed %d, unused %d, nodes looked ahead at %d; %s held or in flight now (at most %s)\n",
 			p.Width, p.Requested, p.Served, p.Stored, p.Failed, p.Unused, p.LookedAhead, humanize.IBytes(uint64(max(p.Bytes, 0))), humanize.IBytes(uint64(p.MaxBytes)))
 		d := p.Direct
-		fmt.Fprintf(w, "Wants sent direct (prefetch, reader runs, first HAVEs): %d in %d messages; answered by %d blocks, %d DONT_HAVEs; %d timed out, %d not sent; %d out now\n",
-			d.Sent, d.Messages, d.Blocks, d.DontHaves, d.Timeouts, d.Failed, d.Waiting)
+		fmt.Fprintf(w, "Wants sent direct (prefetch, reader runs, first HAVEs): %d in %d messages; answered by %d blocks, %d DONT_HAVEs; %d timed out, %d not sent; %d out now; past a peer's window, %d sent to another peer and %d left to Bitswap's session\n",
+			d.Sent, d.Messages, d.Blocks, d.DontHaves, d.Timeouts, d.Failed, d.Waiting, d.Redirected, d.Spilled)
 	}
 	if len(s.Peers) == 0 {
 		return nil

@@ -115,33 +115,13 @@ func TestSlowLinkPeerLeavesTheGoodClass(t *testing.T) {
 }
 
 // runInSlowNetns runs the calling test again in a child process inside a
-// fresh network namespace whose loopback carries a token bucket filter,
-// and deletes the namespace afterwards. The child's daemons die with it
-// (Pdeathsig), so nothing outlives the namespace.
+// fresh network namespace whose loopback carries a token bucket filter
+// (see runInNetns).
 func runInSlowNetns(t *testing.T) {
 	t.Helper()
-	ns := fmt.Sprintf("hlslow%d", os.Getpid())
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s (this test needs root and tc's tbf qdisc): %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	ip("netns", "add", ns)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
 	// tbf drops packets larger than its bucket, and loopback's MTU is
 	// 64 KiB: bring the MTU down to Ethernet's.
-	ip("netns", "exec", ns, "ip", "link", "set", "lo", "mtu", "1500", "up")
-	ip("netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate", "8mbit", "burst", "64kb", "latency", "300ms")
-
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, os.Args[0],
-		"-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), slowNetnsEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	t.Logf("inside netns %s:\n%s", ns, out)
-	if err != nil {
-		t.Fatalf("the test inside the rate-limited namespace failed: %v", err)
-	}
+	runInNetns(t, "hlslow", slowNetnsEnv,
+		[]string{"ip", "link", "set", "lo", "mtu", "1500", "up"},
+		[]string{"tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate", "8mbit", "burst", "64kb", "latency", "300ms"})
 }

@@ -141,6 +141,7 @@ type bitswapStats struct {
 	DataReceived    uint64
 	DupBlksReceived uint64
 	BlocksSent      uint64
+	DataSent        uint64
 }
 
 func bitswapStat(t *testing.T, n *harness.Node) bitswapStats {
