@@ -6,7 +6,8 @@
 # Needs root: it creates three network namespaces (fetcher, fast provider,
 # slow provider), joins the fetcher's to each provider's by a veth pair,
 # and puts a tbf qdisc at RATE on the slow provider's side. Both providers
-# run PROVIDER_BIN (profiles test,highload-log); the fetcher runs
+# run PROVIDER_BIN (profiles $PROVIDER_PROFILES, test,highload-log unless
+# set; `test` for a stock PROVIDER_BIN); the fetcher runs
 # FETCHER_BIN with FETCHER_PROFILES. For each of N random files of SIZE MiB
 # (256 KiB chunks, CIDv1, raw leaves), added to both providers, the fetcher
 # cats it through its RPC API and the script prints MiB/s, the time to the
@@ -20,7 +21,7 @@
 # e.g.:  slow-provider-cat.sh build/bin/ipfs build/bin/ipfs test,highload-log 3 32 20mbit /tmp/spc
 #        slow-provider-cat.sh build/bin/ipfs build/bin/ipfs-stock test 3 32 20mbit /tmp/spc race
 set -u
-[ $# -ge 7 ] || { sed -n '2,21p' "$0"; exit 2; }
+[ $# -ge 7 ] || { sed -n '2,22p' "$0"; exit 2; }
 PB=$1; FB=$2; FP=$3; N=$4; SIZE=$5; RATE=$6; D=$7; MODE=${8:-slowfirst}
 case $MODE in slowfirst|race) ;; *) echo "MODE must be slowfirst or race, not $MODE" >&2; exit 2;; esac
 NF=hlspf-$$; NA=hlspa-$$; NS=hlsps-$$
@@ -44,8 +45,9 @@ init() { # REPO BIN PROFILES SWARM_ADDR
 	IPFS_PATH=$1 $2 init --profile="$3" --empty-repo >/dev/null || exit 1
 	IPFS_PATH=$1 $2 config --json Addresses.Swarm "[\"$4\"]" || exit 1
 }
-init "$D/a" "$PB" test,highload-log /ip4/10.78.1.1/tcp/4021
-init "$D/s" "$PB" test,highload-log /ip4/10.78.2.1/tcp/4022
+PP=${PROVIDER_PROFILES:-test,highload-log}
+init "$D/a" "$PB" "$PP" /ip4/10.78.1.1/tcp/4021
+init "$D/s" "$PB" "$PP" /ip4/10.78.2.1/tcp/4022
 init "$D/f" "$FB" "$FP" /ip4/10.78.1.2/tcp/4023
 IPFS_PATH=$D/a ip netns exec $NA "$PB" daemon >"$D/a.log" 2>&1 & pids="$pids $!"
 IPFS_PATH=$D/s ip netns exec $NS "$PB" daemon >"$D/s.log" 2>&1 & pids="$pids $!"
