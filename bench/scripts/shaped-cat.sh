@@ -39,13 +39,7 @@ IPFS_PATH=$D/p "$PB" config --json Addresses.Swarm '["/ip4/10.77.0.1/tcp/4011"]'
 IPFS_PATH=$D/f "$FB" config --json Addresses.Swarm '["/ip4/10.77.0.2/tcp/4012"]' || exit 1
 IPFS_PATH=$D/p ip netns exec $NP "$PB" daemon >"$D/p.log" 2>&1 & p1=$!
 IPFS_PATH=$D/f ip netns exec $NF "$FB" daemon >"$D/f.log" 2>&1 & p2=$!
-up() { # up NS BIN REPO: poll until the daemon answers
-	for _ in $(seq 600); do
-		[ -f "$3/api" ] && IPFS_PATH=$3 ip netns exec "$1" "$2" id >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	echo "daemon in $1 did not come up; see $3/../*.log" >&2; return 1
-}
+. "$(dirname "$0")/netns-up.sh"
 up $NP "$PB" "$D/p" && up $NF "$FB" "$D/f" || exit 1
 CIDS=()
 for _ in $(seq "$N"); do

@@ -52,14 +52,8 @@ init "$D/f" "$FB" "$FP" /ip4/10.78.1.2/tcp/4023
 IPFS_PATH=$D/a ip netns exec $NA "$PB" daemon >"$D/a.log" 2>&1 & pids="$pids $!"
 IPFS_PATH=$D/s ip netns exec $NS "$PB" daemon >"$D/s.log" 2>&1 & pids="$pids $!"
 IPFS_PATH=$D/f ip netns exec $NF "$FB" daemon >"$D/f.log" 2>&1 & pids="$pids $!"
-up() { # up NS BIN REPO: poll until the daemon answers
-	for _ in $(seq 600); do
-		[ -f "$3/api" ] && IPFS_PATH=$3 ip netns exec "$1" "$2" id >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	echo "daemon in $1 did not come up; see $3.log" >&2; exit 1
-}
-up $NA "$PB" "$D/a"; up $NS "$PB" "$D/s"; up $NF "$FB" "$D/f"
+. "$(dirname "$0")/netns-up.sh"
+up $NA "$PB" "$D/a" && up $NS "$PB" "$D/s" && up $NF "$FB" "$D/f" || exit 1
 A() { IPFS_PATH=$D/a ip netns exec $NA "$PB" "$@"; }
 S() { IPFS_PATH=$D/s ip netns exec $NS "$PB" "$@"; }
 F() { IPFS_PATH=$D/f ip netns exec $NF "$FB" "$@"; }
